@@ -1,0 +1,311 @@
+#include "server/gateway.hpp"
+
+#include "server/protocol.hpp"
+#include "version.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace agproxy {
+
+namespace {
+
+constexpr const char* k_json = "application/json";
+constexpr const char* k_realm = "Bearer realm=\"agproxy\"";
+constexpr const char* k_empty_key_log = "Proxy auth is enabled but api_key is empty; denying request";
+
+// What the per-request log line needs to know that httplib's Response does not carry. httplib
+// 0.11.4 has no per-request user data, and a request is handled on one worker thread from routing
+// to the logger callback, so a thread-local is the narrowest place for it.
+struct RequestTrace {
+  std::chrono::steady_clock::time_point start;
+  bool started = false;
+  std::optional<KeyHeader> key_header;
+};
+thread_local RequestTrace t_trace;
+
+std::optional<std::string_view> find_header(const httplib::Request& request, const char* name) {
+  auto it = request.headers.find(name);
+  if (it == request.headers.end()) {
+    return std::nullopt;
+  }
+  return std::string_view(it->second);
+}
+
+// Return `text` with control bytes escaped, so a decoded path cannot forge a log line.
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+bool is_glob(std::string_view pattern) {
+  return pattern.find_first_of("*?[") != std::string_view::npos;
+}
+
+void set_cors_headers(const httplib::Request& request, httplib::Response& response) {
+  if (request.has_header("Origin")) {
+    response.set_header("Access-Control-Allow-Origin", "*");
+    response.set_header("Access-Control-Expose-Headers",
+                        "x-agproxy-reason, x-agproxy-upstream, x-agproxy-key, WWW-Authenticate");
+  }
+}
+
+void answer_preflight(const httplib::Request& request, httplib::Response& response) {
+  response.status = 204;
+  response.set_header("Access-Control-Allow-Origin", "*");
+  response.set_header("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+  const std::string asked = request.get_header_value("Access-Control-Request-Headers");
+  response.set_header("Access-Control-Allow-Headers",
+                      asked.empty() ? "Authorization, Content-Type, x-api-key, x-goog-api-key, "
+                                      "anthropic-version, anthropic-beta"
+                                    : asked);
+  response.set_header("Access-Control-Max-Age", "86400");
+}
+
+void send_error(httplib::Response& response, Protocol protocol, ErrorKind kind,
+                std::string_view code, std::string_view message) {
+  response.status = http_status(kind);
+  response.set_content(error_body(protocol, kind, code, message), k_json);
+}
+
+} // namespace
+
+// httplib's server with the one thing its API does not reach: the accept backlog, compiled in at 5
+// in 0.11.4, which a burst of connects overflows (each overflow costs the client a 1 s SYN retry).
+class Gateway::Server : public httplib::Server {
+public:
+  // Set the listening socket's accept backlog to `backlog` (the kernel caps it at somaxconn).
+  bool raise_backlog(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
+};
+
+std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& settings,
+                                                         bool lan_access) {
+  auto config = std::make_shared<RuntimeConfig>();
+  config->configured_mode = settings.auth_mode;
+  config->lan_access = lan_access;
+  config->policy = AuthPolicy(effective_auth_mode(settings.auth_mode, lan_access), settings.api_key);
+  std::set<std::string> seen;
+  for (const Upstream& upstream : settings.upstreams) {
+    for (const auto& [alias, real] : upstream.model_map) {
+      if (seen.insert(alias).second) {
+        config->models.push_back({alias, upstream.name});
+      }
+    }
+    for (const std::string& model : upstream.models) {
+      if (!is_glob(model) && seen.insert(model).second) {
+        config->models.push_back({model, upstream.name});
+      }
+    }
+  }
+  return config;
+}
+
+Gateway::Gateway(Logger& logger, ListenOptions options, std::shared_ptr<const RuntimeConfig> config)
+    : m_logger(logger), m_options(std::move(options)), m_server(std::make_unique<Server>()),
+      m_config(std::move(config)) {
+  Server& server = *m_server;
+  const size_t workers = m_options.workers;
+  server.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+  server.set_tcp_nodelay(true);
+  server.set_payload_max_length(m_options.max_body_bytes);
+  server.set_read_timeout(15, 0);
+  server.set_write_timeout(30, 0);
+  server.set_keep_alive_max_count(10000);
+
+  server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    t_trace = RequestTrace{std::chrono::steady_clock::now(), true, std::nullopt};
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  auto handler = [this](const httplib::Request& request, httplib::Response& response) {
+    handle(request, response);
+  };
+  // One catch-all per method: the gateway routes by itself, after auth, so that an unknown path
+  // is never revealed to a client without the key.
+  server.Get(".*", handler);
+  server.Post(".*", handler);
+  server.Put(".*", handler);
+  server.Patch(".*", handler);
+  server.Delete(".*", handler);
+  server.Options(".*", handler);
+
+  // The HandlerWithResponse form: the plain form would overwrite the bodies of our own errors.
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request& request, httplib::Response& response) {
+    if (!response.body.empty() || response.status < 400) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    const ErrorKind kind = error_kind_for_status(response.status);
+    const int status = response.status;
+    send_error(response, route_protocol(request.path), kind,
+               kind == ErrorKind::payload_too_large ? "request_too_large" : "bad_request",
+               kind == ErrorKind::payload_too_large
+                   ? "agproxy: the request body is larger than the proxy accepts"
+                   : "agproxy: the HTTP request could not be processed");
+    response.status = status;
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  server.set_exception_handler(
+      [this](const httplib::Request& request, httplib::Response& response, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        m_logger.error("request handler failed", {{"path", request.path}, {"error", what}});
+        send_error(response, route_protocol(request.path), ErrorKind::internal, "internal_error",
+                   "agproxy: internal error while handling the request; see the proxy's log");
+      });
+  server.set_logger([this](const httplib::Request& request, const httplib::Response& response) {
+    log_request(request, response);
+  });
+}
+
+Gateway::~Gateway() = default;
+
+int Gateway::bind() {
+  errno = 0;
+  int port = m_options.port;
+  bool bound = false;
+  if (port == 0) {
+    port = m_server->bind_to_any_port(m_options.host);
+    bound = port > 0;
+  } else {
+    bound = m_server->bind_to_port(m_options.host, port);
+  }
+  if (!bound) {
+    const std::string cause = errno != 0 ? std::string(": ") + std::strerror(errno) : "";
+    throw Error("cannot listen on " + m_options.host + ":" + std::to_string(m_options.port) +
+                cause +
+                " (is another agproxy or Antigravity Tools running? change proxy.port or pass "
+                "--port)");
+  }
+  if (!m_server->raise_backlog(m_options.backlog)) {
+    m_logger.warn("could not raise the listen backlog; bursts of connections may stall",
+                  {{"error", std::strerror(errno)}});
+  }
+  return port;
+}
+
+bool Gateway::run() { return m_server->listen_after_bind(); }
+
+void Gateway::stop() { m_server->stop(); }
+
+bool Gateway::running() const { return m_server->is_running(); }
+
+void Gateway::update(std::shared_ptr<const RuntimeConfig> config) {
+  std::lock_guard lock(m_config_mutex);
+  m_config = std::move(config);
+}
+
+std::shared_ptr<const RuntimeConfig> Gateway::current() const {
+  std::lock_guard lock(m_config_mutex);
+  return m_config;
+}
+
+void Gateway::handle(const httplib::Request& request, httplib::Response& response) {
+  const std::shared_ptr<const RuntimeConfig> config = current();
+  const Protocol protocol = route_protocol(request.path);
+  set_cors_headers(request, response);
+
+  AuthRequest auth{request.method, request.path, find_header(request, "Authorization"),
+                   find_header(request, "x-api-key"), find_header(request, "x-goog-api-key")};
+  const AuthDecision decision = decide(config->policy, auth);
+  t_trace.key_header = decision.header_read;
+  if (!decision.allowed) {
+    // The one deny path: status, challenge, reason header, protocol-shaped body, log line.
+    if (decision.reason == DenyReason::proxy_api_key_empty) {
+      m_logger.error(k_empty_key_log);
+    }
+    send_error(response, protocol, ErrorKind::unauthenticated, to_string(decision.reason),
+               describe_denial(decision, config->policy.mode()));
+    response.set_header("WWW-Authenticate", k_realm);
+    response.set_header("x-agproxy-reason", std::string(to_string(decision.reason)));
+    return;
+  }
+
+  if (request.method == "OPTIONS") {
+    answer_preflight(request, response);
+    return;
+  }
+  if (is_health_path(request.path)) {
+    if (request.method != "GET" && request.method != "HEAD") {
+      response.set_header("Allow", "GET, HEAD");
+      send_error(response, protocol, ErrorKind::method_not_allowed, "method_not_allowed",
+                 "agproxy: " + request.path + " answers GET and HEAD only");
+      return;
+    }
+    const nlohmann::json body = {{"status", "ok"},
+                                 {"version", k_version},
+                                 {"auth_mode", to_string(config->policy.mode())},
+                                 {"api_key_configured", config->policy.key_configured()}};
+    response.set_content(body.dump(), k_json);
+    return;
+  }
+  if (request.path == "/v1/models" && request.method == "GET") {
+    nlohmann::json data = nlohmann::json::array();
+    for (const ListedModel& model : config->models) {
+      data.push_back(
+          {{"id", model.id}, {"object", "model"}, {"created", 0}, {"owned_by", model.owned_by}});
+    }
+    response.set_content(nlohmann::json{{"object", "list"}, {"data", data}}.dump(), k_json);
+    return;
+  }
+  send_error(response, protocol, ErrorKind::not_found, "not_found",
+             "agproxy: no route for " + request.method + " " + request.path +
+                 " (this version answers /healthz, /health and GET /v1/models)");
+}
+
+void Gateway::log_request(const httplib::Request& request, const httplib::Response& response) {
+  if (!m_logger.enabled(LogLevel::info)) {
+    return;
+  }
+  std::string millis = "-";
+  if (t_trace.started) {
+    const auto elapsed = std::chrono::steady_clock::now() - t_trace.start;
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, "%.2f",
+                  std::chrono::duration<double, std::milli>(elapsed).count());
+    millis = buffer;
+  }
+  const std::string reason = response.get_header_value("x-agproxy-reason");
+  const std::string header =
+      t_trace.key_header ? std::string(header_name(*t_trace.key_header)) : "none";
+  // The path only: the query string may carry a key (?key=…) and is never logged.
+  const std::string path = printable(request.path);
+  const std::string line = request.method + " " + path + " " +
+                           std::to_string(response.status) + " " + millis + "ms";
+  if (m_logger.format() == LogFormat::json) {
+    m_logger.info("request", {{"method", request.method},
+                              {"path", path},
+                              {"status", std::to_string(response.status), true},
+                              {"ms", millis == "-" ? "null" : millis, true},
+                              {"reason", reason.empty() ? "none" : reason},
+                              {"key_header", header}});
+  } else if (reason.empty()) {
+    m_logger.info(line);
+  } else {
+    m_logger.info(line, {{"reason", reason}, {"key_header", header}});
+  }
+  t_trace = RequestTrace{};
+}
+
+} // namespace agproxy

@@ -1,0 +1,85 @@
+#pragma once
+
+#include "server/auth.hpp"
+#include "server/config.hpp"
+#include "server/log.hpp"
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace httplib {
+class Request;
+class Response;
+} // namespace httplib
+
+namespace agproxy {
+
+// A model the gateway lists at GET /v1/models.
+struct ListedModel {
+  std::string id;
+  std::string owned_by;
+};
+
+// Everything a request handler reads. Built once per (re)load, never modified after, swapped whole.
+struct RuntimeConfig {
+  AuthMode configured_mode = AuthMode::auto_;
+  // Whether the proxy is reachable from the LAN as it is bound (what `auto` is resolved against).
+  bool lan_access = false;
+  AuthPolicy policy{AuthMode::off, ""};
+  std::vector<ListedModel> models;
+};
+
+// Return the runtime config for `settings` on a listener whose LAN reachability is `lan_access`.
+std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& settings,
+                                                         bool lan_access);
+
+// How the listener is set up; fixed for the life of the process.
+struct ListenOptions {
+  std::string host = "127.0.0.1";
+  int port = k_default_port; // 0 picks a free port
+  size_t workers = 512;
+  int backlog = 4096;
+  size_t max_body_bytes = 32u << 20;
+};
+
+// The HTTP front of agproxy: binds, authenticates every request with decide(), answers the routes
+// it owns, and logs one line per request.
+class Gateway {
+public:
+  // Build a gateway that logs to `logger` (which must outlive it) and starts with `config`.
+  Gateway(Logger& logger, ListenOptions options, std::shared_ptr<const RuntimeConfig> config);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Bind the listening socket and return the port bound. Throws Error when it cannot.
+  int bind();
+  // Serve until stop() is called. Returns false when the listener failed.
+  bool run();
+  // Stop accepting, finish the requests in flight and make run() return. Safe from any thread.
+  void stop();
+  // Return whether the listener is accepting.
+  bool running() const;
+
+  // Make `config` the one every request from now on is checked against.
+  void update(std::shared_ptr<const RuntimeConfig> config);
+  // Return the config requests are checked against now.
+  std::shared_ptr<const RuntimeConfig> current() const;
+
+private:
+  class Server;
+
+  void handle(const httplib::Request& request, httplib::Response& response);
+  void log_request(const httplib::Request& request, const httplib::Response& response);
+
+  Logger& m_logger;
+  ListenOptions m_options;
+  std::unique_ptr<Server> m_server;
+  mutable std::mutex m_config_mutex;
+  std::shared_ptr<const RuntimeConfig> m_config;
+};
+
+} // namespace agproxy

@@ -1,0 +1,52 @@
+#pragma once
+
+#include "server/config.hpp"
+#include "server/gateway.hpp"
+#include "server/log.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace agproxy {
+
+// Watches the config file and swaps the gateway's runtime config when it changes. A file that does
+// not parse or validate is refused with a log line, and the settings in force stay.
+class ConfigReloader {
+public:
+  // Watch `path` for `gateway`; `env` and `flags` are re-applied over every version of the file.
+  ConfigReloader(Logger& logger, Gateway& gateway, std::string path, Environment env,
+                 Overrides flags);
+  ~ConfigReloader();
+  ConfigReloader(const ConfigReloader&) = delete;
+  ConfigReloader& operator=(const ConfigReloader&) = delete;
+
+  // Start polling the file every `interval_ms` milliseconds.
+  void start(int interval_ms = 250);
+  // Stop polling and join the thread.
+  void stop();
+  // Reload now, even if the file looks unchanged (SIGHUP).
+  void trigger();
+
+private:
+  void loop(int interval_ms);
+  void check(bool forced);
+
+  Logger& m_logger;
+  Gateway& m_gateway;
+  std::string m_path;
+  Environment m_env;
+  Overrides m_flags;
+  std::string m_last_content;
+  bool m_last_missing = false;
+
+  std::mutex m_mutex;
+  std::condition_variable m_wake;
+  bool m_stop = false;
+  bool m_forced = false;
+  std::thread m_thread;
+};
+
+} // namespace agproxy

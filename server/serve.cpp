@@ -1,0 +1,191 @@
+#include "server/serve.hpp"
+
+#include "server/gateway.hpp"
+#include "server/reload.hpp"
+#include "server/secret.hpp"
+#include "version.hpp"
+
+#include <csignal>
+#include <pthread.h>
+#include <thread>
+
+namespace agproxy {
+
+namespace {
+
+// Blocks the stop and reload signals for the calling thread and every thread it starts, so that one
+// thread receives them with sigtimedwait instead of an async handler interrupting anything.
+sigset_t block_control_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+std::string url_host(const std::string& host) {
+  if (host == "0.0.0.0" || host == "::" || host == "[::]") {
+    return "127.0.0.1";
+  }
+  if (host.find(':') != std::string::npos && !host.starts_with("[")) {
+    return "[" + host + "]";
+  }
+  return host;
+}
+
+std::string source_of(const EffectiveSettings& effective, std::string_view field) {
+  std::string source;
+  for (const auto& [name, from] : effective.overridden) {
+    if (name == field) {
+      source = from; // the last override applied is the one in force
+    }
+  }
+  return source;
+}
+
+std::string shell_quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  return out + "'";
+}
+
+void print_banner(Logger& logger, const ServeOptions& options, const ConfigLocation& location,
+                  const EffectiveSettings& effective, const RuntimeConfig& runtime,
+                  const std::string& host, int port) {
+  const std::string base = "http://" + url_host(host) + ":" + std::to_string(port);
+  const std::string listen = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                             std::to_string(port);
+  const std::string mode = std::string(to_string(runtime.policy.mode()));
+  const std::string why = explain_effective_mode(runtime.configured_mode, runtime.lan_access);
+  const std::string key_source = source_of(effective, "proxy.api_key");
+  const std::string masked = mask_secret(effective.settings.api_key);
+
+  std::string key_command = "agproxy key show --reveal";
+  if (location.source == PathSource::flag) {
+    key_command += " --config " + shell_quote(location.path);
+  }
+  std::string key_expr = "$(" + key_command + ")";
+  if (key_source == "--api-key") {
+    key_expr = "<the key given to --api-key>";
+  }
+
+  if (logger.format() == LogFormat::json) {
+    logger.info("listening", {{"url", base},
+                              {"listen", listen},
+                              {"config", location.path},
+                              {"auth_mode", mode},
+                              {"auth_reason", why},
+                              {"api_key", masked},
+                              {"version", k_version}});
+  } else {
+    std::string text = std::string("agproxy ") + k_version + " listening on " + base + "\n";
+    if (host != url_host(host) && listen.find("0.0.0.0") != std::string::npos) {
+      text += "  listen   " + listen + " (all interfaces)\n";
+    }
+    text += "  config   " + location.path + " (" + std::string(to_string(location.source)) + ")\n";
+    text += "  auth     " + mode + ": " + why + "\n";
+    text += "  api key  " + masked +
+            (key_source.empty() ? "" : " (from " + key_source + ")") + "\n";
+    text += "  try      curl -i " + base + "/healthz\n";
+    text += "           curl -i " + base + "/v1/models -H \"Authorization: Bearer " + key_expr +
+            "\"\n";
+    logger.raw_text(text);
+  }
+  for (const auto& [field, from] : effective.overridden) {
+    logger.info("setting overridden", {{"field", field}, {"source", from}});
+  }
+  (void)options;
+  if (runtime.lan_access && runtime.policy.mode() == AuthMode::off) {
+    logger.warn("WARNING: the proxy listens on " + listen +
+                ", reachable from your network, with auth OFF: anyone who can reach this port can "
+                "spend your provider keys. Set proxy.auth_mode to \"all_except_health\", "
+                "\"strict\" or \"auto\", or turn allow_lan_access off.");
+  }
+  if (runtime.policy.mode() != AuthMode::off && !runtime.policy.key_configured()) {
+    logger.warn("auth is on but proxy.api_key is empty: every request that needs the key will be "
+                "denied. Set one with 'agproxy key regenerate'.");
+  }
+}
+
+} // namespace
+
+bool is_loopback_host(std::string_view host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
+}
+
+int serve(const ServeOptions& options, const Environment& env) {
+  const sigset_t signals = block_control_signals();
+  Logger logger(options.log_level, options.log_format);
+
+  const ConfigLocation location = locate_config(options.config_path, env);
+  ConfigDocument document = load_config(location.path);
+  EffectiveSettings effective = apply_overrides(document.settings, env, options.overrides);
+  if (!document.exists) {
+    const ConfigDocument defaults = default_config(location.path);
+    document.json = defaults.json;
+    document.settings = defaults.settings;
+    save_config(document);
+    logger.info("created the config file with a new proxy key",
+                {{"path", location.path}, {"api_key", mask_secret(document.settings.api_key)}});
+    effective = apply_overrides(document.settings, env, options.overrides);
+  } else if (!effective.settings.api_key_present) {
+    set_api_key(document, generate_api_key());
+    save_config(document);
+    logger.info("the config file had no proxy.api_key; generated and saved one",
+                {{"path", location.path}, {"api_key", mask_secret(document.settings.api_key)}});
+    effective = apply_overrides(document.settings, env, options.overrides);
+  }
+  for (size_t i = 0; i < effective.settings.upstreams.size(); ++i) {
+    (void)resolve_api_keys(effective.settings.upstreams[i], i, env);
+  }
+
+  const std::string host =
+      options.host.value_or(effective.settings.allow_lan_access ? "0.0.0.0" : "127.0.0.1");
+  const bool lan = !is_loopback_host(host);
+  if (options.host && lan != effective.settings.allow_lan_access) {
+    logger.warn("--host " + host + " overrides proxy.allow_lan_access=" +
+                (effective.settings.allow_lan_access ? "true" : "false") +
+                "; auth_mode auto follows the address actually bound");
+  }
+
+  ListenOptions listen;
+  listen.host = host;
+  listen.port = effective.settings.port;
+  listen.workers = options.workers;
+  auto runtime = make_runtime_config(effective.settings, lan);
+  Gateway gateway(logger, listen, runtime);
+  const int port = gateway.bind();
+
+  ConfigReloader reloader(logger, gateway, location.path, env, options.overrides);
+  reloader.start();
+
+  std::atomic<bool> done{false};
+  std::thread signal_thread([&] {
+    const timespec tick{0, 200'000'000};
+    while (!done) {
+      const int sig = sigtimedwait(&signals, nullptr, &tick);
+      if (sig == SIGHUP) {
+        logger.info("SIGHUP: reloading the config file");
+        reloader.trigger();
+      } else if (sig == SIGINT || sig == SIGTERM) {
+        logger.info(sig == SIGINT ? "SIGINT: stopping" : "SIGTERM: stopping");
+        gateway.stop();
+        break;
+      }
+    }
+  });
+
+  print_banner(logger, options, location, effective, *runtime, host, port);
+  const bool ok = gateway.run();
+  done = true;
+  signal_thread.join();
+  reloader.stop();
+  logger.info("stopped");
+  return ok ? 0 : 1;
+}
+
+} // namespace agproxy
