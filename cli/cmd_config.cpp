@@ -54,8 +54,7 @@ int validate_config(const ConfigFlags& flags) {
   try {
     const ConfigDocument document = load_config(location.path);
     if (!document.exists) {
-      throw Error("no config file at " + location.path +
-                  "; create one with 'agproxy config init'");
+      throw Error("no config file at " + location.path + "; create one with 'agproxy config init'");
     }
     const ProxySettings settings = apply_overrides(document.settings, env, {}).settings;
     for (size_t i = 0; i < settings.upstreams.size(); ++i) {
@@ -86,8 +85,9 @@ int validate_config(const ConfigFlags& flags) {
     if (!flags.common.json) {
       throw;
     }
-    std::cout << nlohmann::json{{"valid", false}, {"path", location.path}, {"error", e.what()}}.dump()
-              << "\n";
+    std::cout
+        << nlohmann::json{{"valid", false}, {"path", location.path}, {"error", e.what()}}.dump()
+        << "\n";
     return k_exit_failure;
   }
 }

@@ -101,7 +101,8 @@ void add_key_command(CLI::App& app, int& exit_code) {
   CLI::App* show = key->add_subcommand("show", "Print the proxy key, masked unless --reveal");
   add_config_option(*show, flags->common);
   add_json_option(*show, flags->common, "the key and where it comes from");
-  show->add_flag("--reveal", flags->reveal, "Print the whole key (for scripts: $(agproxy key show --reveal))");
+  show->add_flag("--reveal", flags->reveal,
+                 "Print the whole key (for scripts: $(agproxy key show --reveal))");
   show->callback([flags, &exit_code] { exit_code = show_key(*flags); });
 
   CLI::App* regenerate =

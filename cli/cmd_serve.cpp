@@ -24,30 +24,35 @@ struct ServeFlags {
 
 void add_serve_command(CLI::App& app, int& exit_code) {
   auto flags = std::make_shared<ServeFlags>();
-  CLI::App* command = app.add_subcommand(
-      "serve", "Run the API gateway (checks the proxy key on every request)");
-  command->footer("Exit status: 0 stopped by SIGINT/SIGTERM, 1 configuration or start-up error, "
-                "2 usage error.\nSIGHUP reloads the config file; key and auth mode changes in the "
-                "file also apply within 1 s without it.");
+  CLI::App* command =
+      app.add_subcommand("serve", "Run the API gateway (checks the proxy key on every request)");
+  command->footer(
+      "Exit status: 0 stopped by SIGINT/SIGTERM, 1 configuration or start-up error, "
+      "2 usage error.\nSIGHUP reloads the config file; key and auth mode changes in the "
+      "file also apply within 1 s without it.");
   add_config_option(*command, flags->common);
-  command->add_option("--port", flags->port, "Listen port (overrides proxy.port; 0 picks a free one)")
+  command
+      ->add_option("--port", flags->port, "Listen port (overrides proxy.port; 0 picks a free one)")
       ->check(CLI::Range(0, 65535))
       ->type_name("PORT");
-  command->add_option("--host", flags->host,
-                    "Bind address (default: 0.0.0.0 with allow_lan_access, else 127.0.0.1)")
+  command
+      ->add_option("--host", flags->host,
+                   "Bind address (default: 0.0.0.0 with allow_lan_access, else 127.0.0.1)")
       ->type_name("ADDR");
   command->add_flag("--allow-lan", flags->allow_lan,
-                  "Listen on all interfaces (sets allow_lan_access=true; auto auth then requires "
-                  "the key)");
+                    "Listen on all interfaces (sets allow_lan_access=true; auto auth then requires "
+                    "the key)");
   command->add_option("--auth-mode", flags->auth_mode, "Override proxy.auth_mode")
       ->check(CLI::IsMember({"off", "strict", "all_except_health", "auto"}))
       ->type_name("MODE");
-  command->add_option("--api-key", flags->api_key,
-                    "Override proxy.api_key (visible to other local users in the process list; "
-                    "prefer AGPROXY_API_KEY)")
+  command
+      ->add_option("--api-key", flags->api_key,
+                   "Override proxy.api_key (visible to other local users in the process list; "
+                   "prefer AGPROXY_API_KEY)")
       ->type_name("KEY");
-  command->add_option("--workers", flags->workers,
-                    "Worker threads: simultaneous connections served (default 512)")
+  command
+      ->add_option("--workers", flags->workers,
+                   "Worker threads: simultaneous connections served (default 512)")
       ->check(CLI::Range(1, 20000))
       ->type_name("N");
   command->add_option("--log-level", flags->log_level, "Lowest level logged (default info)")

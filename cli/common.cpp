@@ -27,9 +27,10 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 } // namespace
 
 void add_config_option(CLI::App& command, CommonOptions& options) {
-  command.add_option("--config", options.config_path,
-                     "Config file (default: $AGPROXY_CONFIG, else "
-                     "$XDG_CONFIG_HOME/agproxy/config.json, else ~/.config/agproxy/config.json)")
+  command
+      .add_option("--config", options.config_path,
+                  "Config file (default: $AGPROXY_CONFIG, else "
+                  "$XDG_CONFIG_HOME/agproxy/config.json, else ~/.config/agproxy/config.json)")
       ->type_name("PATH");
 }
 
@@ -41,9 +42,12 @@ void print_error(std::string_view message) {
   std::cerr << "agproxy: error: " << message << std::endl;
 }
 
-void print_note(std::string_view message) { std::cerr << "agproxy: note: " << message << std::endl; }
+void print_note(std::string_view message) {
+  std::cerr << "agproxy: note: " << message << std::endl;
+}
 
-std::optional<std::string> suggest(std::string_view word, const std::vector<std::string>& candidates) {
+std::optional<std::string> suggest(std::string_view word,
+                                   const std::vector<std::string>& candidates) {
   std::optional<std::string> best;
   size_t best_distance = 0;
   for (const std::string& candidate : candidates) {

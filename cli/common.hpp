@@ -34,6 +34,7 @@ void print_error(std::string_view message);
 void print_note(std::string_view message);
 
 // Return the closest of `candidates` to `word` when it is a likely typo, or nothing.
-std::optional<std::string> suggest(std::string_view word, const std::vector<std::string>& candidates);
+std::optional<std::string> suggest(std::string_view word,
+                                   const std::vector<std::string>& candidates);
 
 } // namespace agproxy::cli

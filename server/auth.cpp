@@ -14,7 +14,9 @@ bool iequals_ascii(std::string_view a, std::string_view b) {
     return false;
   }
   for (size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; };
+    auto lower = [](char c) {
+      return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    };
     if (lower(a[i]) != lower(b[i])) {
       return false;
     }
@@ -71,7 +73,9 @@ std::string_view to_string(AuthMode mode) {
   return "auto";
 }
 
-std::string_view auth_mode_choices() { return "off, strict, all_except_health, auto"; }
+std::string_view auth_mode_choices() {
+  return "off, strict, all_except_health, auto";
+}
 
 AuthMode effective_auth_mode(AuthMode mode, bool allow_lan_access) {
   if (mode != AuthMode::auto_) {
@@ -170,7 +174,9 @@ std::optional<std::string_view> AuthRequest::header(KeyHeader which) const {
   return std::nullopt;
 }
 
-bool is_health_path(std::string_view path) { return path == "/healthz" || path == "/health"; }
+bool is_health_path(std::string_view path) {
+  return path == "/healthz" || path == "/health";
+}
 
 AuthDecision decide(const AuthPolicy& policy, const AuthRequest& request) {
   AuthDecision decision;

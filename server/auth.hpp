@@ -20,8 +20,8 @@ std::string_view to_string(AuthMode mode);
 // Return the list of valid auth_mode spellings, for error messages and help texts.
 std::string_view auth_mode_choices();
 
-// Return the mode the proxy enforces: `auto` becomes `all_except_health` when the proxy is reachable
-// from the LAN and `off` otherwise; the other modes stand as they are.
+// Return the mode the proxy enforces: `auto` becomes `all_except_health` when the proxy is
+// reachable from the LAN and `off` otherwise; the other modes stand as they are.
 AuthMode effective_auth_mode(AuthMode mode, bool allow_lan_access);
 
 // Return a one-line explanation of the effective mode, e.g.
@@ -29,8 +29,13 @@ AuthMode effective_auth_mode(AuthMode mode, bool allow_lan_access);
 std::string explain_effective_mode(AuthMode mode, bool allow_lan_access);
 
 // Why a request was denied; `none` when it was not.
-enum class DenyReason { none, missing_api_key, invalid_api_key, malformed_authorization,
-                        proxy_api_key_empty };
+enum class DenyReason {
+  none,
+  missing_api_key,
+  invalid_api_key,
+  malformed_authorization,
+  proxy_api_key_empty
+};
 
 // Return the wire spelling of `reason` (the x-agproxy-reason header and the OpenAI error code).
 std::string_view to_string(DenyReason reason);

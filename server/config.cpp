@@ -72,8 +72,8 @@ const json* member(const json& object, const char* key) {
 int integer_in_range(const Source& source, const std::string& field, const json& value, int low,
                      int high) {
   if (!value.is_number_integer() && !value.is_number_unsigned()) {
-    source.wrong_type(field, value, "an integer from " + std::to_string(low) + " to " +
-                                        std::to_string(high));
+    source.wrong_type(field, value,
+                      "an integer from " + std::to_string(low) + " to " + std::to_string(high));
   }
   const long long number = value.get<long long>();
   if (number < low || number > high) {
@@ -124,8 +124,8 @@ bool valid_env_name(std::string_view name) {
     return false;
   }
   for (char c : name) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '_';
+    const bool ok =
+        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
     if (!ok) {
       return false;
     }
@@ -162,8 +162,7 @@ Upstream parse_upstream(const Source& source, const std::string& field, const js
   }
   upstream.base_url = string_value(source, field + ".base_url", *base_url);
   if (!upstream.base_url.starts_with("http://") && !upstream.base_url.starts_with("https://")) {
-    source.fail(field + ".base_url",
-                show(*base_url) + " is not an http:// or https:// URL");
+    source.fail(field + ".base_url", show(*base_url) + " is not an http:// or https:// URL");
   }
   if (const json* keys = member(value, "api_keys")) {
     if (!keys->is_array()) {
@@ -195,8 +194,8 @@ Upstream parse_upstream(const Source& source, const std::string& field, const js
       source.wrong_type(field + ".model_map", *map, "an object of \"alias\": \"real-model\"");
     }
     for (const auto& [alias, real] : map->items()) {
-      upstream.model_map.emplace_back(
-          alias, string_value(source, field + ".model_map." + alias, real));
+      upstream.model_map.emplace_back(alias,
+                                      string_value(source, field + ".model_map." + alias, real));
     }
   }
   return upstream;
@@ -258,7 +257,7 @@ ProxySettings parse_proxy(const Source& source, const json& document) {
 
 std::optional<bool> parse_bool_text(std::string_view text) {
   static const std::map<std::string_view, bool> k_words = {
-      {"true", true}, {"1", true},   {"yes", true}, {"on", true},
+      {"true", true},   {"1", true},  {"yes", true}, {"on", true},
       {"false", false}, {"0", false}, {"no", false}, {"off", false}};
   auto it = k_words.find(text);
   return it == k_words.end() ? std::nullopt : std::optional<bool>(it->second);
@@ -376,7 +375,8 @@ ConfigDocument parse_config(std::string_view text, const std::string& path) {
       const json again = json::parse(text);
     } catch (const json::parse_error& e) {
       std::string what = e.what();
-      if (auto bracket = what.find("] "); what.starts_with("[json") && bracket != std::string::npos) {
+      if (auto bracket = what.find("] ");
+          what.starts_with("[json") && bracket != std::string::npos) {
         what = what.substr(bracket + 2);
       }
       throw Error(path + " is not valid JSON: " + what);

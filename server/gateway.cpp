@@ -3,14 +3,13 @@
 #include "server/protocol.hpp"
 #include "version.hpp"
 
-#include <sys/socket.h>
-
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sys/socket.h>
 
 namespace agproxy {
 
@@ -18,7 +17,8 @@ namespace {
 
 constexpr const char* k_json = "application/json";
 constexpr const char* k_realm = "Bearer realm=\"agproxy\"";
-constexpr const char* k_empty_key_log = "Proxy auth is enabled but api_key is empty; denying request";
+constexpr const char* k_empty_key_log =
+    "Proxy auth is enabled but api_key is empty; denying request";
 
 // What the per-request log line needs to know that httplib's Response does not carry. httplib
 // 0.11.4 has no per-request user data, and a request is handled on one worker thread from routing
@@ -70,7 +70,8 @@ void set_cors_headers(const httplib::Request& request, httplib::Response& respon
 void answer_preflight(const httplib::Request& request, httplib::Response& response) {
   response.status = 204;
   response.set_header("Access-Control-Allow-Origin", "*");
-  response.set_header("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+  response.set_header("Access-Control-Allow-Methods",
+                      "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
   const std::string asked = request.get_header_value("Access-Control-Request-Headers");
   response.set_header("Access-Control-Allow-Headers",
                       asked.empty() ? "Authorization, Content-Type, x-api-key, x-goog-api-key, "
@@ -100,7 +101,8 @@ std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& se
   auto config = std::make_shared<RuntimeConfig>();
   config->configured_mode = settings.auth_mode;
   config->lan_access = lan_access;
-  config->policy = AuthPolicy(effective_auth_mode(settings.auth_mode, lan_access), settings.api_key);
+  config->policy =
+      AuthPolicy(effective_auth_mode(settings.auth_mode, lan_access), settings.api_key);
   std::set<std::string> seen;
   for (const Upstream& upstream : settings.upstreams) {
     for (const auto& [alias, real] : upstream.model_map) {
@@ -122,17 +124,38 @@ Gateway::Gateway(Logger& logger, ListenOptions options, std::shared_ptr<const Ru
       m_config(std::move(config)) {
   Server& server = *m_server;
   const size_t workers = m_options.workers;
-  server.new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+  server.new_task_queue = [workers] {
+    return new httplib::ThreadPool(workers);
+  };
   server.set_tcp_nodelay(true);
+  // httplib's default sets SO_REUSEPORT, which lets a second agproxy bind the same port and
+  // silently share its traffic; SO_REUSEADDR alone still allows a quick restart.
+  server.set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   server.set_payload_max_length(m_options.max_body_bytes);
   server.set_read_timeout(15, 0);
   server.set_write_timeout(30, 0);
   server.set_keep_alive_max_count(10000);
 
-  server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-    t_trace = RequestTrace{std::chrono::steady_clock::now(), true, std::nullopt};
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
+  const size_t max_body = m_options.max_body_bytes;
+  server.set_pre_routing_handler(
+      [max_body](const httplib::Request& request, httplib::Response& response) {
+        t_trace = RequestTrace{std::chrono::steady_clock::now(), true, std::nullopt};
+        // Refuse an announced oversize body before reading it: httplib would drain it first.
+        const auto length = request.headers.find("Content-Length");
+        if (length != request.headers.end() && length->second.size() < 20 &&
+            std::strtoull(length->second.c_str(), nullptr, 10) > max_body) {
+          send_error(response, route_protocol(request.path), ErrorKind::payload_too_large,
+                     "request_too_large",
+                     "agproxy: the request body is larger than the proxy accepts (" +
+                         std::to_string(max_body >> 20) + " MiB)");
+          response.set_header("Connection", "close");
+          return httplib::Server::HandlerResponse::Handled;
+        }
+        return httplib::Server::HandlerResponse::Unhandled;
+      });
   auto handler = [this](const httplib::Request& request, httplib::Response& response) {
     handle(request, response);
   };
@@ -148,19 +171,19 @@ Gateway::Gateway(Logger& logger, ListenOptions options, std::shared_ptr<const Ru
   // The HandlerWithResponse form: the plain form would overwrite the bodies of our own errors.
   server.set_error_handler(httplib::Server::HandlerWithResponse(
       [](const httplib::Request& request, httplib::Response& response) {
-    if (!response.body.empty() || response.status < 400) {
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    const ErrorKind kind = error_kind_for_status(response.status);
-    const int status = response.status;
-    send_error(response, route_protocol(request.path), kind,
-               kind == ErrorKind::payload_too_large ? "request_too_large" : "bad_request",
-               kind == ErrorKind::payload_too_large
-                   ? "agproxy: the request body is larger than the proxy accepts"
-                   : "agproxy: the HTTP request could not be processed");
-    response.status = status;
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+        if (!response.body.empty() || response.status < 400) {
+          return httplib::Server::HandlerResponse::Unhandled;
+        }
+        const ErrorKind kind = error_kind_for_status(response.status);
+        const int status = response.status;
+        send_error(response, route_protocol(request.path), kind,
+                   kind == ErrorKind::payload_too_large ? "request_too_large" : "bad_request",
+                   kind == ErrorKind::payload_too_large
+                       ? "agproxy: the request body is larger than the proxy accepts"
+                       : "agproxy: the HTTP request could not be processed");
+        response.status = status;
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   server.set_exception_handler(
       [this](const httplib::Request& request, httplib::Response& response, std::exception_ptr ep) {
         std::string what = "unknown exception";
@@ -205,11 +228,17 @@ int Gateway::bind() {
   return port;
 }
 
-bool Gateway::run() { return m_server->listen_after_bind(); }
+bool Gateway::run() {
+  return m_server->listen_after_bind();
+}
 
-void Gateway::stop() { m_server->stop(); }
+void Gateway::stop() {
+  m_server->stop();
+}
 
-bool Gateway::running() const { return m_server->is_running(); }
+bool Gateway::running() const {
+  return m_server->is_running();
+}
 
 void Gateway::update(std::shared_ptr<const RuntimeConfig> config) {
   std::lock_guard lock(m_config_mutex);
@@ -291,8 +320,8 @@ void Gateway::log_request(const httplib::Request& request, const httplib::Respon
       t_trace.key_header ? std::string(header_name(*t_trace.key_header)) : "none";
   // The path only: the query string may carry a key (?key=…) and is never logged.
   const std::string path = printable(request.path);
-  const std::string line = request.method + " " + path + " " +
-                           std::to_string(response.status) + " " + millis + "ms";
+  const std::string line =
+      request.method + " " + path + " " + std::to_string(response.status) + " " + millis + "ms";
   if (m_logger.format() == LogFormat::json) {
     m_logger.info("request", {{"method", request.method},
                               {"path", path},

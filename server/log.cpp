@@ -1,10 +1,9 @@
 #include "server/log.hpp"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 namespace agproxy {
 
@@ -78,8 +77,7 @@ std::optional<LogFormat> parse_log_format(std::string_view text) {
 Logger::Logger(LogLevel level, LogFormat format, Sink sink)
     : m_level(level), m_format(format), m_sink(std::move(sink)) {}
 
-void Logger::log(LogLevel level, std::string_view message,
-                 std::initializer_list<LogField> fields) {
+void Logger::log(LogLevel level, std::string_view message, std::initializer_list<LogField> fields) {
   if (!enabled(level)) {
     return;
   }
@@ -87,8 +85,9 @@ void Logger::log(LogLevel level, std::string_view message,
   if (m_format == LogFormat::json) {
     nlohmann::json object = {{"ts", timestamp()}, {"level", level_name(level)}, {"msg", message}};
     for (const LogField& field : fields) {
-      object[std::string(field.key)] =
-          field.raw ? nlohmann::json::parse(field.value, nullptr, false) : nlohmann::json(field.value);
+      object[std::string(field.key)] = field.raw
+                                           ? nlohmann::json::parse(field.value, nullptr, false)
+                                           : nlohmann::json(field.value);
     }
     line = object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } else {
@@ -97,9 +96,10 @@ void Logger::log(LogLevel level, std::string_view message,
       line += ' ';
       line += field.key;
       line += '=';
-      line += needs_quotes(field.value) ? nlohmann::json(field.value).dump(
-                                              -1, ' ', false, nlohmann::json::error_handler_t::replace)
-                                        : field.value;
+      line += needs_quotes(field.value)
+                  ? nlohmann::json(field.value)
+                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                  : field.value;
     }
   }
   line += '\n';

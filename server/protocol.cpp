@@ -72,7 +72,9 @@ Protocol route_protocol(std::string_view path) {
   return Protocol::openai;
 }
 
-int http_status(ErrorKind kind) { return vocabulary(kind).status; }
+int http_status(ErrorKind kind) {
+  return vocabulary(kind).status;
+}
 
 ErrorKind error_kind_for_status(int status) {
   switch (status) {

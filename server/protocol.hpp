@@ -21,12 +21,12 @@ Protocol route_protocol(std::string_view path);
 
 // The kinds of error the proxy itself answers with, each mapped to every protocol's vocabulary.
 enum class ErrorKind {
-  unauthenticated,   // 401
-  not_found,         // 404
+  unauthenticated,    // 401
+  not_found,          // 404
   method_not_allowed, // 405
-  payload_too_large, // 413
-  bad_request,       // 400 and other 4xx from the HTTP layer
-  internal,          // 500
+  payload_too_large,  // 413
+  bad_request,        // 400 and other 4xx from the HTTP layer
+  internal,           // 500
 };
 
 // Return the HTTP status of `kind`.

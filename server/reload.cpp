@@ -7,8 +7,8 @@
 
 namespace agproxy {
 
-ConfigReloader::ConfigReloader(Logger& logger, Gateway& gateway, std::string path,
-                               Environment env, Overrides flags)
+ConfigReloader::ConfigReloader(Logger& logger, Gateway& gateway, std::string path, Environment env,
+                               Overrides flags)
     : m_logger(logger), m_gateway(gateway), m_path(std::move(path)), m_env(std::move(env)),
       m_flags(std::move(flags)) {
   try {
@@ -18,7 +18,9 @@ ConfigReloader::ConfigReloader(Logger& logger, Gateway& gateway, std::string pat
   }
 }
 
-ConfigReloader::~ConfigReloader() { stop(); }
+ConfigReloader::~ConfigReloader() {
+  stop();
+}
 
 void ConfigReloader::start(int interval_ms) {
   m_thread = std::thread([this, interval_ms] { loop(interval_ms); });
@@ -65,8 +67,7 @@ void ConfigReloader::check(bool forced) {
     content = read_file_if_exists(m_path);
   } catch (const std::system_error& e) {
     if (forced || !m_last_missing) {
-      m_logger.error("config reload refused; keeping the settings in force",
-                     {{"error", e.what()}});
+      m_logger.error("config reload refused; keeping the settings in force", {{"error", e.what()}});
     }
     m_last_missing = true;
     return;
@@ -101,12 +102,12 @@ void ConfigReloader::check(bool forced) {
   m_gateway.update(fresh);
 
   const AuthMode mode = fresh->policy.mode();
-  m_logger.info("config reloaded",
-                {{"path", m_path},
-                 {"auth", explain_effective_mode(fresh->configured_mode, fresh->lan_access)},
-                 {"api_key", mask_secret(settings.api_key)},
-                 {"key_changed", old->policy.key_matches(settings.api_key) ? "false" : "true",
-                  true}});
+  m_logger.info(
+      "config reloaded",
+      {{"path", m_path},
+       {"auth", explain_effective_mode(fresh->configured_mode, fresh->lan_access)},
+       {"api_key", mask_secret(settings.api_key)},
+       {"key_changed", old->policy.key_matches(settings.api_key) ? "false" : "true", true}});
   if (settings.allow_lan_access != old->lan_access) {
     m_logger.warn("proxy.allow_lan_access changed in the file: the bind address changes only on "
                   "restart, and auth keeps following the address bound now",

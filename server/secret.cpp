@@ -1,9 +1,8 @@
 #include "server/secret.hpp"
 
+#include <array>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-
-#include <array>
 #include <stdexcept>
 
 namespace agproxy {

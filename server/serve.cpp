@@ -57,8 +57,8 @@ void print_banner(Logger& logger, const ServeOptions& options, const ConfigLocat
                   const EffectiveSettings& effective, const RuntimeConfig& runtime,
                   const std::string& host, int port) {
   const std::string base = "http://" + url_host(host) + ":" + std::to_string(port);
-  const std::string listen = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-                             std::to_string(port);
+  const std::string listen =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
   const std::string mode = std::string(to_string(runtime.policy.mode()));
   const std::string why = explain_effective_mode(runtime.configured_mode, runtime.lan_access);
   const std::string key_source = source_of(effective, "proxy.api_key");
@@ -88,11 +88,11 @@ void print_banner(Logger& logger, const ServeOptions& options, const ConfigLocat
     }
     text += "  config   " + location.path + " (" + std::string(to_string(location.source)) + ")\n";
     text += "  auth     " + mode + ": " + why + "\n";
-    text += "  api key  " + masked +
-            (key_source.empty() ? "" : " (from " + key_source + ")") + "\n";
+    text +=
+        "  api key  " + masked + (key_source.empty() ? "" : " (from " + key_source + ")") + "\n";
     text += "  try      curl -i " + base + "/healthz\n";
-    text += "           curl -i " + base + "/v1/models -H \"Authorization: Bearer " + key_expr +
-            "\"\n";
+    text +=
+        "           curl -i " + base + "/v1/models -H \"Authorization: Bearer " + key_expr + "\"\n";
     logger.raw_text(text);
   }
   for (const auto& [field, from] : effective.overridden) {
