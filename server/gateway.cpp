@@ -250,6 +250,10 @@ std::shared_ptr<const RuntimeConfig> Gateway::current() const {
   return m_config;
 }
 
+uint64_t Gateway::denials(DenyReason reason) const {
+  return m_denials[static_cast<size_t>(reason)].load();
+}
+
 void Gateway::handle(const httplib::Request& request, httplib::Response& response) {
   const std::shared_ptr<const RuntimeConfig> config = current();
   const Protocol protocol = route_protocol(request.path);
@@ -260,7 +264,8 @@ void Gateway::handle(const httplib::Request& request, httplib::Response& respons
   const AuthDecision decision = decide(config->policy, auth);
   t_trace.key_header = decision.header_read;
   if (!decision.allowed) {
-    // The one deny path: status, challenge, reason header, protocol-shaped body, log line.
+    // The one deny path: status, challenge, reason header, protocol-shaped body, counter, log.
+    ++m_denials[static_cast<size_t>(decision.reason)];
     if (decision.reason == DenyReason::proxy_api_key_empty) {
       m_logger.error(k_empty_key_log);
     }

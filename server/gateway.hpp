@@ -4,7 +4,10 @@
 #include "server/config.hpp"
 #include "server/log.hpp"
 
+#include <array>
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -68,6 +71,8 @@ public:
   void update(std::shared_ptr<const RuntimeConfig> config);
   // Return the config requests are checked against now.
   std::shared_ptr<const RuntimeConfig> current() const;
+  // Return how many requests were denied for `reason` since start.
+  uint64_t denials(DenyReason reason) const;
 
 private:
   class Server;
@@ -80,6 +85,7 @@ private:
   std::unique_ptr<Server> m_server;
   mutable std::mutex m_config_mutex;
   std::shared_ptr<const RuntimeConfig> m_config;
+  std::array<std::atomic<uint64_t>, 5> m_denials{};
 };
 
 } // namespace agproxy

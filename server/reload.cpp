@@ -8,9 +8,9 @@
 namespace agproxy {
 
 ConfigReloader::ConfigReloader(Logger& logger, Gateway& gateway, std::string path, Environment env,
-                               Overrides flags)
+                               Overrides flags, StartupSettings started)
     : m_logger(logger), m_gateway(gateway), m_path(std::move(path)), m_env(std::move(env)),
-      m_flags(std::move(flags)) {
+      m_flags(std::move(flags)), m_started(started) {
   try {
     m_last_content = read_file_if_exists(m_path).value_or("");
   } catch (const std::system_error&) {
@@ -108,10 +108,15 @@ void ConfigReloader::check(bool forced) {
        {"auth", explain_effective_mode(fresh->configured_mode, fresh->lan_access)},
        {"api_key", mask_secret(settings.api_key)},
        {"key_changed", old->policy.key_matches(settings.api_key) ? "false" : "true", true}});
-  if (settings.allow_lan_access != old->lan_access) {
-    m_logger.warn("proxy.allow_lan_access changed in the file: the bind address changes only on "
-                  "restart, and auth keeps following the address bound now",
+  if (settings.allow_lan_access != m_started.allow_lan_access) {
+    m_logger.warn("proxy.allow_lan_access differs from the value the server started with; the "
+                  "bind address changes only on restart, and auth_mode auto keeps following the "
+                  "address bound now",
                   {{"bound_lan_access", old->lan_access ? "true" : "false", true}});
+  }
+  if (settings.port != m_started.port) {
+    m_logger.warn("proxy.port differs from the port the server started with; restart to apply",
+                  {{"port", std::to_string(settings.port), true}});
   }
   if (fresh->lan_access && mode == AuthMode::off) {
     m_logger.warn("the proxy is reachable from the LAN with auth off");

@@ -12,13 +12,20 @@
 
 namespace agproxy {
 
+// The settings that only a restart applies, as the server started with them.
+struct StartupSettings {
+  int port = 0;
+  bool allow_lan_access = false;
+};
+
 // Watches the config file and swaps the gateway's runtime config when it changes. A file that does
 // not parse or validate is refused with a log line, and the settings in force stay.
 class ConfigReloader {
 public:
-  // Watch `path` for `gateway`; `env` and `flags` are re-applied over every version of the file.
+  // Watch `path` for `gateway`; `env` and `flags` are re-applied over every version of the file;
+  // changes to `started` are reported as needing a restart.
   ConfigReloader(Logger& logger, Gateway& gateway, std::string path, Environment env,
-                 Overrides flags);
+                 Overrides flags, StartupSettings started);
   ~ConfigReloader();
   ConfigReloader(const ConfigReloader&) = delete;
   ConfigReloader& operator=(const ConfigReloader&) = delete;
@@ -39,6 +46,7 @@ private:
   std::string m_path;
   Environment m_env;
   Overrides m_flags;
+  StartupSettings m_started;
   std::string m_last_content;
   bool m_last_missing = false;
 

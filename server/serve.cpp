@@ -53,7 +53,7 @@ std::string shell_quote(const std::string& text) {
   return out + "'";
 }
 
-void print_banner(Logger& logger, const ServeOptions& options, const ConfigLocation& location,
+void print_banner(Logger& logger, const ConfigLocation& location,
                   const EffectiveSettings& effective, const RuntimeConfig& runtime,
                   const std::string& host, int port) {
   const std::string base = "http://" + url_host(host) + ":" + std::to_string(port);
@@ -98,7 +98,6 @@ void print_banner(Logger& logger, const ServeOptions& options, const ConfigLocat
   for (const auto& [field, from] : effective.overridden) {
     logger.info("setting overridden", {{"field", field}, {"source", from}});
   }
-  (void)options;
   if (runtime.lan_access && runtime.policy.mode() == AuthMode::off) {
     logger.warn("WARNING: the proxy listens on " + listen +
                 ", reachable from your network, with auth OFF: anyone who can reach this port can "
@@ -160,7 +159,8 @@ int serve(const ServeOptions& options, const Environment& env) {
   Gateway gateway(logger, listen, runtime);
   const int port = gateway.bind();
 
-  ConfigReloader reloader(logger, gateway, location.path, env, options.overrides);
+  ConfigReloader reloader(logger, gateway, location.path, env, options.overrides,
+                          {effective.settings.port, effective.settings.allow_lan_access});
   reloader.start();
 
   std::atomic<bool> done{false};
@@ -179,12 +179,19 @@ int serve(const ServeOptions& options, const Environment& env) {
     }
   });
 
-  print_banner(logger, options, location, effective, *runtime, host, port);
+  print_banner(logger, location, effective, *runtime, host, port);
   const bool ok = gateway.run();
   done = true;
   signal_thread.join();
   reloader.stop();
-  logger.info("stopped");
+  auto count = [&](DenyReason reason) {
+    return std::to_string(gateway.denials(reason));
+  };
+  logger.info("stopped",
+              {{"denied_missing_api_key", count(DenyReason::missing_api_key), true},
+               {"denied_invalid_api_key", count(DenyReason::invalid_api_key), true},
+               {"denied_malformed_authorization", count(DenyReason::malformed_authorization), true},
+               {"denied_proxy_api_key_empty", count(DenyReason::proxy_api_key_empty), true}});
   return ok ? 0 : 1;
 }
 

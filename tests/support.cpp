@@ -164,7 +164,9 @@ ServeProcess::ServeProcess(const std::vector<std::string>& args, const Env& env)
   close(out);
   m_reader = std::thread([this, err] { read_stderr(err); });
 
-  static const std::regex k_listening(R"(listening on http://[^:]+:(\d+))");
+  // The text banner says "listening on http://HOST:PORT"; the JSON one has
+  // "url":"http://HOST:PORT".
+  static const std::regex k_listening(R"((?:listening on |"url":")http://[^:]+:(\d+))");
   std::unique_lock lock(m_mutex);
   const bool ready = m_changed.wait_for(lock, std::chrono::seconds(10), [&] {
     return m_eof || std::regex_search(m_log, k_listening);
@@ -174,6 +176,9 @@ ServeProcess::ServeProcess(const std::vector<std::string>& args, const Env& env)
     const std::string log = m_log;
     lock.unlock();
     kill(m_pid, SIGKILL);
+    int status = 0;
+    waitpid(m_pid, &status, 0);
+    m_reader.join();
     throw std::runtime_error("agproxy serve did not start:\n" + log);
   }
   m_port = std::stoi(match[1]);
