@@ -13,6 +13,9 @@ void add_key_command(CLI::App& app, int& exit_code);
 // Register `agproxy config path|show|validate|init` on `app`.
 void add_config_command(CLI::App& app, int& exit_code);
 
+// Register `agproxy doctor 401` on `app`.
+void add_doctor_command(CLI::App& app, int& exit_code);
+
 // Register `agproxy version` on `app`.
 void add_version_command(CLI::App& app, int& exit_code);
 
