@@ -717,11 +717,11 @@ CheckResult Doctor::check_conflict() {
       right_ignored = std::string(header_name(present[i]));
     }
   }
-  const std::string precedence =
-      "The proxy reads Authorization, then x-api-key, then "
-      "x-goog-api-key, and uses the first present: here " +
-      read + "; " + join(std::vector<std::string>(names.begin() + 1, names.end()), " and ") +
-      " are never consulted.";
+  const std::vector<std::string> ignored(names.begin() + 1, names.end());
+  const std::string precedence = "The proxy reads Authorization, then x-api-key, then "
+                                 "x-goog-api-key, and uses the first present: here " +
+                                 read + "; " + join(ignored, " and ") +
+                                 (ignored.size() == 1 ? " is" : " are") + " never consulted.";
   if (key && read_key == *key) {
     check.status = CheckStatus::warn;
     check.summary = "several auth headers with different keys; " + read + " (read first) is right";
