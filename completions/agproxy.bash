@@ -1,0 +1,56 @@
+# bash completion for agproxy                                   -*- shell-script -*-
+
+_agproxy() {
+    local cur prev words cword
+    if declare -F _init_completion >/dev/null; then
+        _init_completion || return
+    else
+        cur=${COMP_WORDS[COMP_CWORD]}
+        prev=${COMP_WORDS[COMP_CWORD-1]}
+        words=("${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+    fi
+
+    # The command path typed so far (words that are not options nor option values).
+    local path="" i word
+    for ((i = 1; i < cword; i++)); do
+        word=${words[i]}
+        case $word in
+            --config|--port|--host|--auth-mode|--api-key|--workers|--log-level|--log-format|\
+            --url|--key|-H|--header|--curl|--probe-model|--timeout)
+                ((i++)) ;;
+            -*) ;;
+            *) path="${path:+$path }$word" ;;
+        esac
+    done
+
+    case $prev in
+        --auth-mode) COMPREPLY=($(compgen -W "off strict all_except_health auto" -- "$cur")); return ;;
+        --log-level) COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
+        --log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
+        --config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --port|--host|--api-key|--workers|--url|--key|-H|--header|--curl|--probe-model|--timeout)
+            return ;;
+    esac
+
+    local candidates
+    case $path in
+        "") candidates="serve doctor key config version --help --version" ;;
+        serve) candidates="--config --port --host --allow-lan --auth-mode --api-key --workers --log-level --log-format --help" ;;
+        doctor) candidates="401 --help" ;;
+        "doctor 401") candidates="--config --url --key -H --header --curl --probe-model --timeout --json -v --verbose --no-color --help" ;;
+        key) candidates="show regenerate set --help" ;;
+        "key show") candidates="--config --json --reveal --help" ;;
+        "key regenerate") candidates="--config --json --help" ;;
+        "key set"*) candidates="--config --json --help" ;;
+        config) candidates="path show validate init --help" ;;
+        "config path") candidates="--config --json --help" ;;
+        "config show") candidates="--config --help" ;;
+        "config validate") candidates="--config --json --help" ;;
+        "config init") candidates="--config --json --force --help" ;;
+        version) candidates="--json --help" ;;
+        *) return ;;
+    esac
+    COMPREPLY=($(compgen -W "$candidates" -- "$cur"))
+}
+complete -F _agproxy agproxy

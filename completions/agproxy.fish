@@ -1,0 +1,86 @@
+# fish completion for agproxy
+
+function __agproxy_path
+    # The command words typed so far, options and their values left out.
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    set -l path
+    set -l skip 0
+    for token in $tokens
+        if test $skip -eq 1
+            set skip 0
+            continue
+        end
+        switch $token
+            case --config --port --host --auth-mode --api-key --workers --log-level --log-format --url --key -H --header --curl --probe-model --timeout
+                set skip 1
+            case '-*'
+            case '*'
+                set -a path $token
+        end
+    end
+    echo (string join ' ' -- $path)
+end
+
+function __agproxy_at
+    test (__agproxy_path) = "$argv"
+end
+
+complete -c agproxy -f
+complete -c agproxy -n '__agproxy_at ""' -a serve -d 'Run the API gateway'
+complete -c agproxy -n '__agproxy_at ""' -a doctor -d 'Find the cause of an error (topics: 401)'
+complete -c agproxy -n '__agproxy_at ""' -a key -d 'Show, regenerate or set the proxy key'
+complete -c agproxy -n '__agproxy_at ""' -a config -d 'Locate, show, validate or create the config file'
+complete -c agproxy -n '__agproxy_at ""' -a version -d 'Print the version'
+complete -c agproxy -n '__agproxy_at ""' -l version -d 'Print the version'
+complete -c agproxy -l help -s h -d 'Show help'
+
+# serve
+complete -c agproxy -n '__agproxy_at serve' -l config -r -F -d 'Config file'
+complete -c agproxy -n '__agproxy_at serve' -l port -x -d 'Listen port'
+complete -c agproxy -n '__agproxy_at serve' -l host -x -d 'Bind address'
+complete -c agproxy -n '__agproxy_at serve' -l allow-lan -d 'Listen on all interfaces'
+complete -c agproxy -n '__agproxy_at serve' -l auth-mode -x -a 'off strict all_except_health auto' -d 'Auth mode'
+complete -c agproxy -n '__agproxy_at serve' -l api-key -x -d 'Proxy key'
+complete -c agproxy -n '__agproxy_at serve' -l workers -x -d 'Worker threads'
+complete -c agproxy -n '__agproxy_at serve' -l log-level -x -a 'debug info warn error' -d 'Lowest level logged'
+complete -c agproxy -n '__agproxy_at serve' -l log-format -x -a 'text json' -d 'Log line format'
+
+# doctor 401
+complete -c agproxy -n '__agproxy_at doctor' -a 401 -d 'Walk the 401 checks and name the cause'
+complete -c agproxy -n '__agproxy_at doctor 401' -l config -r -F -d 'Config file'
+complete -c agproxy -n '__agproxy_at doctor 401' -l url -x -d 'The proxy to check'
+complete -c agproxy -n '__agproxy_at doctor 401' -l key -x -d 'A key to test'
+complete -c agproxy -n '__agproxy_at doctor 401' -s H -l header -x -d 'A header the failing client sends'
+complete -c agproxy -n '__agproxy_at doctor 401' -l curl -x -d 'The failing curl command'
+complete -c agproxy -n '__agproxy_at doctor 401' -l probe-model -x -d 'Send one request for MODEL'
+complete -c agproxy -n '__agproxy_at doctor 401' -l timeout -x -d 'Seconds per probe'
+complete -c agproxy -n '__agproxy_at doctor 401' -l json -d 'Print one JSON object'
+complete -c agproxy -n '__agproxy_at doctor 401' -s v -l verbose -d 'Show details and requests'
+complete -c agproxy -n '__agproxy_at doctor 401' -l no-color -d 'No colours'
+
+# key
+complete -c agproxy -n '__agproxy_at key' -a show -d 'Print the proxy key'
+complete -c agproxy -n '__agproxy_at key' -a regenerate -d 'Replace the key with a new one'
+complete -c agproxy -n '__agproxy_at key' -a set -d 'Set the key'
+complete -c agproxy -n '__agproxy_at key show' -l reveal -d 'Print the whole key'
+for action in show regenerate set
+    complete -c agproxy -n "__agproxy_at key $action" -l config -r -F -d 'Config file'
+    complete -c agproxy -n "__agproxy_at key $action" -l json -d 'Print JSON'
+end
+
+# config
+complete -c agproxy -n '__agproxy_at config' -a path -d 'Print the config path'
+complete -c agproxy -n '__agproxy_at config' -a show -d 'Print the config, secrets masked'
+complete -c agproxy -n '__agproxy_at config' -a validate -d 'Check the config'
+complete -c agproxy -n '__agproxy_at config' -a init -d 'Create the config'
+for action in path show validate init
+    complete -c agproxy -n "__agproxy_at config $action" -l config -r -F -d 'Config file'
+end
+for action in path validate init
+    complete -c agproxy -n "__agproxy_at config $action" -l json -d 'Print JSON'
+end
+complete -c agproxy -n '__agproxy_at config init' -l force -d 'Replace an existing file'
+
+# version
+complete -c agproxy -n '__agproxy_at version' -l json -d 'Print JSON'
