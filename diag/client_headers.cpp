@@ -1,6 +1,7 @@
 #include "diag/client_headers.hpp"
 
 #include "server/secret.hpp"
+#include "server/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -9,13 +10,6 @@
 namespace agproxy::diag {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 bool is_space(char c) {
   return c == ' ' || c == '\t';

@@ -1,5 +1,7 @@
 #include "server/auth.hpp"
 
+#include "server/text.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
@@ -8,21 +10,6 @@ namespace agproxy {
 namespace {
 
 constexpr std::string_view k_bearer = "Bearer";
-
-bool iequals_ascii(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) {
-      return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-    };
-    if (lower(a[i]) != lower(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
 
 std::array<unsigned char, 32> sha256(std::string_view data) {
   std::array<unsigned char, 32> digest{};
@@ -124,8 +111,7 @@ std::string_view header_name(KeyHeader header) {
 
 AuthorizationKey parse_authorization(std::string_view value) {
   AuthorizationKey result{value, false, false};
-  if (value.size() < k_bearer.size() ||
-      !iequals_ascii(value.substr(0, k_bearer.size()), k_bearer)) {
+  if (value.size() < k_bearer.size() || !iequals(value.substr(0, k_bearer.size()), k_bearer)) {
     return result;
   }
   std::string_view rest = value.substr(k_bearer.size());

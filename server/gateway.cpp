@@ -1,6 +1,8 @@
 #include "server/gateway.hpp"
 
+#include "server/forward.hpp"
 #include "server/protocol.hpp"
+#include "server/respond.hpp"
 #include "version.hpp"
 
 #include <cerrno>
@@ -15,7 +17,6 @@ namespace agproxy {
 
 namespace {
 
-constexpr const char* k_json = "application/json";
 constexpr const char* k_realm = "Bearer realm=\"agproxy\"";
 constexpr const char* k_empty_key_log =
     "Proxy auth is enabled but api_key is empty; denying request";
@@ -27,6 +28,7 @@ struct RequestTrace {
   std::chrono::steady_clock::time_point start;
   bool started = false;
   std::optional<KeyHeader> key_header;
+  std::string upstream;
 };
 thread_local RequestTrace t_trace;
 
@@ -80,12 +82,6 @@ void answer_preflight(const httplib::Request& request, httplib::Response& respon
   response.set_header("Access-Control-Max-Age", "86400");
 }
 
-void send_error(httplib::Response& response, Protocol protocol, ErrorKind kind,
-                std::string_view code, std::string_view message) {
-  response.status = http_status(kind);
-  response.set_content(error_body(protocol, kind, code, message), k_json);
-}
-
 } // namespace
 
 // httplib's server with the one thing its API does not reach: the accept backlog, compiled in at 5
@@ -97,14 +93,33 @@ public:
 };
 
 std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& settings,
-                                                         bool lan_access) {
+                                                         bool lan_access, const Environment& env,
+                                                         const RuntimeConfig* previous) {
   auto config = std::make_shared<RuntimeConfig>();
   config->configured_mode = settings.auth_mode;
   config->lan_access = lan_access;
   config->policy =
       AuthPolicy(effective_auth_mode(settings.auth_mode, lan_access), settings.api_key);
+  config->request_timeout = std::chrono::seconds(settings.request_timeout);
+  config->echo_model = settings.echo_model.value_or(settings.upstreams.empty());
   std::set<std::string> seen;
-  for (const Upstream& upstream : settings.upstreams) {
+  if (config->echo_model) {
+    seen.insert(k_echo_model);
+    config->models.push_back({k_echo_model, "agproxy"});
+  }
+  for (size_t i = 0; i < settings.upstreams.size(); ++i) {
+    const Upstream& upstream = settings.upstreams[i];
+    std::vector<std::string> keys = resolve_api_keys(upstream, i, env);
+    std::shared_ptr<KeyPool> pool;
+    if (previous) {
+      for (const UpstreamRuntime& old : previous->upstreams) {
+        if (old.settings.name == upstream.name && old.keys->holds(keys)) {
+          pool = old.keys;
+        }
+      }
+    }
+    config->upstreams.push_back(
+        {upstream, pool ? pool : std::make_shared<KeyPool>(std::move(keys))});
     for (const auto& [alias, real] : upstream.model_map) {
       if (seen.insert(alias).second) {
         config->models.push_back({alias, upstream.name});
@@ -142,7 +157,7 @@ Gateway::Gateway(Logger& logger, ListenOptions options, std::shared_ptr<const Ru
   const size_t max_body = m_options.max_body_bytes;
   server.set_pre_routing_handler(
       [max_body](const httplib::Request& request, httplib::Response& response) {
-        t_trace = RequestTrace{std::chrono::steady_clock::now(), true, std::nullopt};
+        t_trace = RequestTrace{std::chrono::steady_clock::now(), true, std::nullopt, {}};
         // Refuse an announced oversize body before reading it: httplib would drain it first.
         const auto length = request.headers.find("Content-Length");
         if (length != request.headers.end() && length->second.size() < 20 &&
@@ -291,7 +306,7 @@ void Gateway::handle(const httplib::Request& request, httplib::Response& respons
                                  {"version", k_version},
                                  {"auth_mode", to_string(config->policy.mode())},
                                  {"api_key_configured", config->policy.key_configured()}};
-    response.set_content(body.dump(), k_json);
+    response.set_content(body.dump(), k_json_type);
     return;
   }
   if (request.path == "/v1/models" && request.method == "GET") {
@@ -300,12 +315,28 @@ void Gateway::handle(const httplib::Request& request, httplib::Response& respons
       data.push_back(
           {{"id", model.id}, {"object", "model"}, {"created", 0}, {"owned_by", model.owned_by}});
     }
-    response.set_content(nlohmann::json{{"object", "list"}, {"data", data}}.dump(), k_json);
+    response.set_content(nlohmann::json{{"object", "list"}, {"data", data}}.dump(), k_json_type);
+    return;
+  }
+  if (request.path == "/v1beta/models" && request.method == "GET") {
+    nlohmann::json models = nlohmann::json::array();
+    for (const ListedModel& model : config->models) {
+      models.push_back({{"name", "models/" + model.id},
+                        {"displayName", model.id},
+                        {"supportedGenerationMethods",
+                         {"generateContent", "streamGenerateContent", "countTokens"}}});
+    }
+    response.set_content(nlohmann::json{{"models", models}}.dump(), k_json_type);
+    return;
+  }
+  if (request.path.starts_with("/v1/") || request.path.starts_with("/v1beta/")) {
+    forward_request(request, response, *config, protocol, m_logger, t_trace.upstream);
     return;
   }
   send_error(response, protocol, ErrorKind::not_found, "not_found",
              "agproxy: no route for " + request.method + " " + request.path +
-                 " (this version answers /healthz, /health and GET /v1/models)");
+                 " (agproxy answers /healthz, /health and the providers' /v1/… and /v1beta/… "
+                 "routes)");
 }
 
 void Gateway::log_request(const httplib::Request& request, const httplib::Response& response) {
@@ -333,9 +364,12 @@ void Gateway::log_request(const httplib::Request& request, const httplib::Respon
                               {"status", std::to_string(response.status), true},
                               {"ms", millis == "-" ? "null" : millis, true},
                               {"reason", reason.empty() ? "none" : reason},
-                              {"key_header", header}});
-  } else if (reason.empty()) {
+                              {"key_header", header},
+                              {"upstream", t_trace.upstream}});
+  } else if (reason.empty() && t_trace.upstream.empty()) {
     m_logger.info(line);
+  } else if (reason.empty()) {
+    m_logger.info(line, {{"upstream", t_trace.upstream}});
   } else {
     m_logger.info(line, {{"reason", reason}, {"key_header", header}});
   }

@@ -2,6 +2,7 @@
 
 #include "server/auth.hpp"
 #include "server/config.hpp"
+#include "server/key_pool.hpp"
 #include "server/log.hpp"
 
 #include <array>
@@ -26,18 +27,33 @@ struct ListedModel {
   std::string owned_by;
 };
 
-// Everything a request handler reads. Built once per (re)load, never modified after, swapped whole.
+// A provider as the gateway uses it: its settings and its keys (resolved), shared by requests.
+struct UpstreamRuntime {
+  Upstream settings;
+  // The key pool's rest state outlives a reload that keeps the same keys.
+  std::shared_ptr<KeyPool> keys;
+};
+
+// Everything a request handler reads. Built once per (re)load, never modified after, swapped whole
+// (the key pools it points to keep their own, synchronised, state).
 struct RuntimeConfig {
   AuthMode configured_mode = AuthMode::auto_;
   // Whether the proxy is reachable from the LAN as it is bound (what `auto` is resolved against).
   bool lan_access = false;
   AuthPolicy policy{AuthMode::off, ""};
   std::vector<ListedModel> models;
+  std::vector<UpstreamRuntime> upstreams;
+  std::chrono::seconds request_timeout{k_default_request_timeout};
+  // Whether the built-in agproxy-echo model answers.
+  bool echo_model = true;
 };
 
-// Return the runtime config for `settings` on a listener whose LAN reachability is `lan_access`.
+// Return the runtime config for `settings` on a listener whose LAN reachability is `lan_access`,
+// reading env:NAME keys from `env` and keeping the key pools of `previous` that are unchanged.
+// Throws Error when a key variable is unset.
 std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& settings,
-                                                         bool lan_access);
+                                                         bool lan_access, const Environment& env,
+                                                         const RuntimeConfig* previous = nullptr);
 
 // How the listener is set up; fixed for the life of the process.
 struct ListenOptions {

@@ -27,6 +27,12 @@ ErrorVocabulary vocabulary(ErrorKind kind) {
     return {400, "invalid_request_error", "invalid_request_error", "INVALID_ARGUMENT"};
   case ErrorKind::internal:
     return {500, "server_error", "api_error", "INTERNAL"};
+  case ErrorKind::rate_limited:
+    return {429, "rate_limit_error", "rate_limit_error", "RESOURCE_EXHAUSTED"};
+  case ErrorKind::bad_gateway:
+    return {502, "server_error", "api_error", "UNAVAILABLE"};
+  case ErrorKind::gateway_timeout:
+    return {504, "server_error", "api_error", "DEADLINE_EXCEEDED"};
   }
   return {500, "server_error", "api_error", "INTERNAL"};
 }
@@ -86,6 +92,12 @@ ErrorKind error_kind_for_status(int status) {
     return ErrorKind::method_not_allowed;
   case 413:
     return ErrorKind::payload_too_large;
+  case 429:
+    return ErrorKind::rate_limited;
+  case 502:
+    return ErrorKind::bad_gateway;
+  case 504:
+    return ErrorKind::gateway_timeout;
   default:
     return status >= 500 ? ErrorKind::internal : ErrorKind::bad_request;
   }

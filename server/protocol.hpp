@@ -27,6 +27,9 @@ enum class ErrorKind {
   payload_too_large,  // 413
   bad_request,        // 400 and other 4xx from the HTTP layer
   internal,           // 500
+  rate_limited,       // 429
+  bad_gateway,        // 502
+  gateway_timeout,    // 504
 };
 
 // Return the HTTP status of `kind`.

@@ -91,10 +91,7 @@ void ConfigReloader::check(bool forced) {
   try {
     ConfigDocument document = parse_config(*content, m_path);
     settings = apply_overrides(document.settings, m_env, m_flags).settings;
-    for (size_t i = 0; i < settings.upstreams.size(); ++i) {
-      (void)resolve_api_keys(settings.upstreams[i], i, m_env);
-    }
-    fresh = make_runtime_config(settings, old->lan_access);
+    fresh = make_runtime_config(settings, old->lan_access, m_env, old.get());
   } catch (const Error& e) {
     m_logger.error("config reload refused; keeping the settings in force", {{"error", e.what()}});
     return;

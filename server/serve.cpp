@@ -138,9 +138,6 @@ int serve(const ServeOptions& options, const Environment& env) {
                 {{"path", location.path}, {"api_key", mask_secret(document.settings.api_key)}});
     effective = apply_overrides(document.settings, env, options.overrides);
   }
-  for (size_t i = 0; i < effective.settings.upstreams.size(); ++i) {
-    (void)resolve_api_keys(effective.settings.upstreams[i], i, env);
-  }
 
   const std::string host =
       options.host.value_or(effective.settings.allow_lan_access ? "0.0.0.0" : "127.0.0.1");
@@ -155,7 +152,7 @@ int serve(const ServeOptions& options, const Environment& env) {
   listen.host = host;
   listen.port = effective.settings.port;
   listen.workers = options.workers;
-  auto runtime = make_runtime_config(effective.settings, lan);
+  auto runtime = make_runtime_config(effective.settings, lan, env);
   Gateway gateway(logger, listen, runtime);
   const int port = gateway.bind();
 

@@ -1,0 +1,174 @@
+#include "server/routing.hpp"
+
+#include "server/text.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+namespace agproxy {
+
+namespace {
+
+bool in(std::string_view name, std::initializer_list<std::string_view> names) {
+  return std::any_of(names.begin(), names.end(),
+                     [&](std::string_view n) { return iequals(name, n); });
+}
+
+// The Gemini model segment of `path`: its start and length, or npos.
+std::pair<size_t, size_t> gemini_model_span(std::string_view path) {
+  constexpr std::string_view marker = "/models/";
+  const size_t at = path.find(marker);
+  if (at == std::string_view::npos) {
+    return {std::string_view::npos, 0};
+  }
+  const size_t start = at + marker.size();
+  const size_t colon = path.find(':', start);
+  const size_t end = colon == std::string_view::npos ? path.find('/', start) : colon;
+  return {start, (end == std::string_view::npos ? path.size() : end) - start};
+}
+
+} // namespace
+
+bool glob_match(std::string_view pattern, std::string_view text) {
+  size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+      ++p;
+      ++t;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') {
+    ++p;
+  }
+  return p == pattern.size();
+}
+
+std::optional<std::string> requested_model(Protocol protocol, std::string_view path,
+                                           std::string_view body) {
+  if (protocol == Protocol::gemini) {
+    const auto [start, length] = gemini_model_span(path);
+    if (start == std::string_view::npos || length == 0) {
+      return std::nullopt;
+    }
+    return std::string(path.substr(start, length));
+  }
+  if (body.empty()) {
+    return std::nullopt;
+  }
+  const nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
+  if (parsed.is_object() && parsed.contains("model") && parsed["model"].is_string()) {
+    return parsed["model"].get<std::string>();
+  }
+  return std::nullopt;
+}
+
+std::optional<Route> choose_upstream(const std::vector<Upstream>& upstreams, Protocol protocol,
+                                     const std::optional<std::string>& model) {
+  for (size_t i = 0; i < upstreams.size(); ++i) {
+    const Upstream& upstream = upstreams[i];
+    if (upstream.protocol != protocol) {
+      continue;
+    }
+    if (!model) {
+      return Route{i, std::nullopt};
+    }
+    for (const auto& [alias, real] : upstream.model_map) {
+      if (alias == *model) {
+        return Route{i, real};
+      }
+    }
+    if (upstream.models.empty() ||
+        std::any_of(upstream.models.begin(), upstream.models.end(),
+                    [&](const std::string& pattern) { return glob_match(pattern, *model); })) {
+      return Route{i, model};
+    }
+  }
+  return std::nullopt;
+}
+
+std::string replace_path_model(std::string_view path, std::string_view model) {
+  const auto [start, length] = gemini_model_span(path);
+  if (start == std::string_view::npos) {
+    return std::string(path);
+  }
+  return std::string(path.substr(0, start)) + std::string(model) +
+         std::string(path.substr(start + length));
+}
+
+std::optional<std::string> replace_body_model(std::string_view body, std::string_view model) {
+  nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
+  if (!parsed.is_object()) {
+    return std::nullopt;
+  }
+  parsed["model"] = model;
+  return parsed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string strip_key_parameter(std::string_view query) {
+  std::string out;
+  size_t start = 0;
+  while (start <= query.size()) {
+    size_t end = query.find('&', start);
+    if (end == std::string_view::npos) {
+      end = query.size();
+    }
+    const std::string_view part = query.substr(start, end - start);
+    if (!part.empty() && !part.starts_with("key=") && part != "key") {
+      out += (out.empty() ? "" : "&") + std::string(part);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+bool forwarded_request_header(std::string_view name) {
+  return !in(name, {"Authorization",
+                    "x-api-key",
+                    "x-goog-api-key",
+                    "Host",
+                    "Connection",
+                    "Keep-Alive",
+                    "Proxy-Authorization",
+                    "Proxy-Authenticate",
+                    "Proxy-Connection",
+                    "TE",
+                    "Trailer",
+                    "Transfer-Encoding",
+                    "Upgrade",
+                    "Content-Length",
+                    "Expect",
+                    "Accept-Encoding",
+                    "REMOTE_ADDR",
+                    "REMOTE_PORT",
+                    "LOCAL_ADDR",
+                    "LOCAL_PORT"});
+}
+
+bool forwarded_response_header(std::string_view name) {
+  return !in(name, {"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Connection", "TE",
+                    "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Content-Type"});
+}
+
+std::pair<std::string, std::string> credential_header(Protocol protocol, const std::string& key) {
+  switch (protocol) {
+  case Protocol::anthropic:
+    return {"x-api-key", key};
+  case Protocol::gemini:
+    return {"x-goog-api-key", key};
+  case Protocol::openai:
+    break;
+  }
+  return {"Authorization", "Bearer " + key};
+}
+
+} // namespace agproxy

@@ -1,0 +1,190 @@
+#include "server/upstream_transfer.hpp"
+
+#include "server/text.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <curl/curl.h>
+#include <mutex>
+
+namespace agproxy {
+
+namespace {
+
+constexpr size_t k_max_buffered = 1u
+                                  << 20; // pause the provider beyond this, until the client reads
+
+// One multi handle per worker thread: its connection cache keeps provider connections alive
+// between the requests that thread serves.
+CURLM* thread_multi() {
+  static std::once_flag init;
+  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  struct Multi {
+    CURLM* handle = curl_multi_init();
+    ~Multi() { curl_multi_cleanup(handle); }
+  };
+  thread_local Multi multi;
+  return multi.handle;
+}
+
+} // namespace
+
+UpstreamTransfer::UpstreamTransfer() = default;
+
+UpstreamTransfer::~UpstreamTransfer() {
+  if (m_easy) {
+    curl_multi_remove_handle(thread_multi(), m_easy);
+    curl_easy_cleanup(m_easy);
+  }
+  curl_slist_free_all(static_cast<curl_slist*>(m_headers_list));
+}
+
+size_t UpstreamTransfer::on_header(char* data, size_t size, size_t count, void* self) {
+  auto* transfer = static_cast<UpstreamTransfer*>(self);
+  const std::string_view line(data, size * count);
+  if (line.starts_with("HTTP/")) {
+    transfer->m_headers.clear();
+    const size_t space = line.find(' ');
+    transfer->m_status = space == std::string_view::npos ? 0 : std::atoi(line.data() + space + 1);
+  } else if (line == "\r\n" || line == "\n") {
+    transfer->m_headers_done = transfer->m_status >= 200;
+  } else if (const size_t colon = line.find(':'); colon != std::string_view::npos) {
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+      value.remove_prefix(1);
+    }
+    while (!value.empty() &&
+           (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
+      value.remove_suffix(1);
+    }
+    transfer->m_headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+  }
+  return size * count;
+}
+
+size_t UpstreamTransfer::on_body(char* data, size_t size, size_t count, void* self) {
+  auto* transfer = static_cast<UpstreamTransfer*>(self);
+  if (transfer->m_buffer.size() >= k_max_buffered) {
+    transfer->m_paused = true;
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  transfer->m_buffer.append(data, size * count);
+  return size * count;
+}
+
+std::string UpstreamTransfer::header(const std::string& name) const {
+  for (const auto& [key, value] : m_headers) {
+    if (iequals(key, name)) {
+      return value;
+    }
+  }
+  return "";
+}
+
+void UpstreamTransfer::drive(std::chrono::milliseconds wait) {
+  CURLM* multi = thread_multi();
+  int running = 0;
+  curl_multi_perform(multi, &running);
+  int queued = 0;
+  while (CURLMsg* message = curl_multi_info_read(multi, &queued)) {
+    if (message->msg == CURLMSG_DONE && message->easy_handle == m_easy) {
+      m_done = true;
+      m_result = message->data.result;
+      if (m_result != CURLE_OK) {
+        m_error = curl_easy_strerror(static_cast<CURLcode>(m_result));
+      }
+    }
+  }
+  if (!m_done && wait.count() > 0) {
+    curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait.count()), nullptr);
+  }
+}
+
+UpstreamTransfer::Outcome UpstreamTransfer::start(const Request& request,
+                                                  Clock::time_point deadline) {
+  m_easy = curl_easy_init();
+  CURL* easy = m_easy;
+  curl_slist* list = nullptr;
+  for (const auto& [name, value] : request.headers) {
+    list = curl_slist_append(list, (name + ": " + value).c_str());
+  }
+  list = curl_slist_append(list, "Expect:");
+  m_headers_list = list;
+  m_body = request.body;
+  const auto budget =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, std::max<long>(1, budget));
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, this);
+  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+  // Bytes pass through as the provider sent them: no decoding, no proxy from the environment.
+  curl_easy_setopt(easy, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+  curl_easy_setopt(easy, CURLOPT_PROXY, "");
+  if (request.method == "HEAD") {
+    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+  } else if (request.method != "GET") {
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  }
+  if (!m_body.empty() || request.method == "POST") {
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, m_body.c_str());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(m_body.size()));
+  }
+  curl_multi_add_handle(thread_multi(), easy);
+
+  while (!m_headers_done && !m_done) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      m_error = "no response from the provider in time";
+      return Outcome::timeout;
+    }
+    drive(std::min(left, std::chrono::milliseconds(100)));
+  }
+  if (m_headers_done) {
+    return Outcome::headers;
+  }
+  switch (static_cast<CURLcode>(m_result)) {
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+    return Outcome::unreachable;
+  case CURLE_OPERATION_TIMEDOUT:
+    return Outcome::timeout;
+  default:
+    return Outcome::failed;
+  }
+}
+
+bool UpstreamTransfer::read(std::string& out, std::chrono::milliseconds wait) {
+  if (m_buffer.empty() && !m_done) {
+    drive(wait);
+    if (m_buffer.empty() && !m_done) {
+      drive(std::chrono::milliseconds(0));
+    }
+  }
+  out += m_buffer;
+  m_buffer.clear();
+  if (m_paused) {
+    m_paused = false;
+    curl_easy_pause(m_easy, CURLPAUSE_CONT);
+  }
+  return !m_done || !m_buffer.empty();
+}
+
+bool UpstreamTransfer::read_all(std::string& out, Clock::time_point deadline) {
+  while (read(out, std::chrono::milliseconds(100))) {
+    if (Clock::now() >= deadline) {
+      m_error = "the provider's response did not complete in time";
+      return false;
+    }
+  }
+  return !failed();
+}
+
+} // namespace agproxy
