@@ -239,11 +239,16 @@ void forward_request(const httplib::Request& request, httplib::Response& respons
     last_key = key;
   }
 
+  // A provider's own refusal or error is passed on as it was; rate limits on every key are ours.
+  if (last && last->status() != 429) {
+    relay(last, response, upstream_name, last_key, config.request_timeout, logger);
+    return;
+  }
   const Clock::time_point now = Clock::now();
   if (keys.size() > 0 && !keys.next(now, {}).has_value()) {
-    const auto wait =
-        std::chrono::duration_cast<std::chrono::seconds>(keys.soonest_usable(now) - now);
-    const long long seconds = std::max<long long>(1, wait.count() + 1);
+    const auto wait = keys.soonest_usable(now) - now;
+    const long long seconds =
+        std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(wait).count());
     logger.warn("every key of the upstream is resting",
                 {{"upstream", upstream_name}, {"retry_after_s", std::to_string(seconds), true}});
     send_error(response, protocol, ErrorKind::rate_limited, "all_keys_resting",

@@ -1,0 +1,188 @@
+#include "tests/fake_provider.hpp"
+
+#include <atomic>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+namespace agproxy::test {
+
+struct FakeProvider::State {
+  httplib::Server server;
+  int port = 0;
+  std::thread thread;
+  mutable std::mutex mutex;
+  std::vector<SeenRequest> requests;
+  int cancelled = 0;
+  std::chrono::steady_clock::time_point last_cancel;
+  std::atomic<bool> stopping{false};
+};
+
+namespace {
+
+long long now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string provider_key(const httplib::Request& request) {
+  for (const char* name : {"x-api-key", "x-goog-api-key"}) {
+    if (request.has_header(name)) {
+      return request.get_header_value(name);
+    }
+  }
+  const std::string authorization = request.get_header_value("Authorization");
+  return authorization.starts_with("Bearer ") ? authorization.substr(7) : authorization;
+}
+
+std::string model_of(const httplib::Request& request) {
+  const size_t models = request.path.find("/models/");
+  if (models != std::string::npos) {
+    const size_t start = models + 8;
+    return request.path.substr(start, request.path.find(':', start) - start);
+  }
+  const auto body = nlohmann::json::parse(request.body, nullptr, false);
+  return body.is_object() ? body.value("model", "") : "";
+}
+
+} // namespace
+
+FakeProvider::FakeProvider() : m_state(std::make_shared<State>()) {
+  std::weak_ptr<State> weak = m_state;
+  auto handle = [weak](const httplib::Request& request, httplib::Response& response) {
+    auto state = weak.lock();
+    if (!state) {
+      return;
+    }
+    SeenRequest seen{request.method, request.path, "", {}, request.body};
+    const size_t mark = request.target.find('?');
+    seen.query = mark == std::string::npos ? "" : request.target.substr(mark + 1);
+    for (const auto& [name, value] : request.headers) {
+      std::string lower = name;
+      for (char& c : lower) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+      seen.headers[lower] = value;
+    }
+    {
+      std::lock_guard lock(state->mutex);
+      state->requests.push_back(seen);
+    }
+    const std::string key = provider_key(request);
+    const std::string model = model_of(request);
+    if (key.starts_with("rl-")) {
+      response.status = 429;
+      response.set_header("Retry-After", "2");
+      response.set_content(R"({"error":{"message":"rate limited","type":"rate_limit_error"}})",
+                           "application/json");
+      return;
+    }
+    if (key.starts_with("bad-")) {
+      response.status = 401;
+      response.set_content(
+          R"({"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}})",
+          "application/json");
+      return;
+    }
+    if (key.starts_with("down-")) {
+      response.status = 500;
+      response.set_content(R"({"error":{"message":"internal"}})", "application/json");
+      return;
+    }
+    if (model.starts_with("slow-")) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(model.substr(5))));
+    }
+    int events = 0;
+    int spacing_ms = 20;
+    bool reset = false;
+    bool stall = false;
+    if (model.starts_with("sse-")) {
+      const size_t dash = model.find('-', 4);
+      events = std::stoi(model.substr(4, dash - 4));
+      spacing_ms = std::stoi(model.substr(dash + 1));
+    } else if (model.starts_with("reset-")) {
+      events = std::stoi(model.substr(6));
+      reset = true;
+    } else if (model == "stall") {
+      events = 1;
+      stall = true;
+    }
+    if (events == 0) {
+      response.set_content(nlohmann::json{{"model", model}, {"answer", "ok"}}.dump(),
+                           "application/json");
+      return;
+    }
+    auto sent = std::make_shared<int>(0);
+    response.set_chunked_content_provider(
+        "text/event-stream",
+        [weak, sent, events, spacing_ms, reset, stall](size_t, httplib::DataSink& sink) {
+          if (*sent > 0 && stall) {
+            // Silence, in short naps so that the server can stop.
+            for (int i = 0; i < 600; ++i) {
+              auto alive = weak.lock();
+              if (!alive || alive->stopping) {
+                return false;
+              }
+              std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+          } else if (*sent > 0) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(spacing_ms));
+          }
+          if (*sent == events) {
+            if (reset) {
+              return false; // httplib drops the connection: a reset mid-stream
+            }
+            sink.done();
+            return true;
+          }
+          const std::string event = "data: {\"i\":" + std::to_string(*sent) +
+                                    ",\"sent_us\":" + std::to_string(now_us()) + "}\n\n";
+          ++*sent;
+          if (!sink.write(event.data(), event.size())) {
+            if (auto alive = weak.lock()) {
+              std::lock_guard lock(alive->mutex);
+              ++alive->cancelled;
+              alive->last_cancel = std::chrono::steady_clock::now();
+            }
+            return false;
+          }
+          return true;
+        });
+  };
+  m_state->server.Get(".*", handle);
+  m_state->server.Post(".*", handle);
+  m_state->server.set_tcp_nodelay(true);
+  m_state->port = m_state->server.bind_to_any_port("127.0.0.1");
+  m_state->thread = std::thread([state = m_state.get()] { state->server.listen_after_bind(); });
+  while (!m_state->server.is_running()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+FakeProvider::~FakeProvider() {
+  m_state->stopping = true;
+  m_state->server.stop();
+  m_state->thread.join();
+}
+
+std::string FakeProvider::url() const {
+  return "http://127.0.0.1:" + std::to_string(m_state->port);
+}
+
+std::vector<SeenRequest> FakeProvider::requests() const {
+  std::lock_guard lock(m_state->mutex);
+  return m_state->requests;
+}
+
+int FakeProvider::cancelled_streams() const {
+  std::lock_guard lock(m_state->mutex);
+  return m_state->cancelled;
+}
+
+std::chrono::steady_clock::time_point FakeProvider::last_cancel() const {
+  std::lock_guard lock(m_state->mutex);
+  return m_state->last_cancel;
+}
+
+} // namespace agproxy::test

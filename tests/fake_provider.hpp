@@ -1,0 +1,51 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace agproxy::test {
+
+// What the fake provider saw of one request.
+struct SeenRequest {
+  std::string method;
+  std::string path;
+  std::string query;
+  std::map<std::string, std::string> headers; // names lowercased
+  std::string body;
+};
+
+// A provider for tests only, on an ephemeral loopback port. What it does is scripted by the
+// request: the provider key ("rl-…" answers 429 with Retry-After 2, "bad-…" 401, "down-…" 500) and
+// the model (from the JSON body, or the Gemini path):
+//   "sse-N-MS"      N events MS ms apart, each "data: {\"i\":k,\"sent_us\":…}"
+//   "reset-N"       N events 20 ms apart, then the connection is reset
+//   "stall"         one event, then silence for 30 s
+//   "slow-MS"       headers only after MS ms
+//   anything else   a JSON answer that names the model
+// It records every request's headers, and when a stream's client went away.
+class FakeProvider {
+public:
+  FakeProvider();
+  ~FakeProvider();
+  FakeProvider(const FakeProvider&) = delete;
+  FakeProvider& operator=(const FakeProvider&) = delete;
+
+  // Return "http://127.0.0.1:PORT".
+  std::string url() const;
+  // Return the requests seen so far.
+  std::vector<SeenRequest> requests() const;
+  // Return how many streams ended because the reader went away.
+  int cancelled_streams() const;
+  // Return when the last stream was cancelled (steady clock).
+  std::chrono::steady_clock::time_point last_cancel() const;
+
+private:
+  struct State;
+  std::shared_ptr<State> m_state;
+};
+
+} // namespace agproxy::test

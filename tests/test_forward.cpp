@@ -1,0 +1,290 @@
+// Forwarding through the real binary to a fake provider on a loopback port.
+#include "tests/fake_provider.hpp"
+#include "tests/support.hpp"
+
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+using namespace agproxy::test;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* k_key = "sk-0123456789abcdef0123456789abcdef";
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+json upstream(const std::string& name, const std::string& protocol, const std::string& url,
+              std::vector<std::string> keys, json extra = json::object()) {
+  json entry = {{"name", name}, {"protocol", protocol}, {"base_url", url}, {"api_keys", keys}};
+  entry.update(extra);
+  return entry;
+}
+
+struct Gateway {
+  TempDir dir;
+  std::unique_ptr<ServeProcess> server;
+
+  explicit Gateway(const json& upstreams, int request_timeout = 10) {
+    write_text(dir.file("c.json"), json{{"proxy",
+                                         {{"auth_mode", "strict"},
+                                          {"api_key", k_key},
+                                          {"request_timeout", request_timeout},
+                                          {"upstreams", upstreams}}}}
+                                       .dump());
+    server = std::make_unique<ServeProcess>(
+        std::vector<std::string>{"--config", dir.file("c.json")}, Env{});
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", server->port());
+    c.set_read_timeout(15, 0);
+    return c;
+  }
+  httplib::Headers auth() const { return {{"Authorization", std::string("Bearer ") + k_key}}; }
+  // POST `body` to `path`, handing each piece of the response body to `receive` as it arrives.
+  httplib::Result post_streaming(const std::string& path, const std::string& body,
+                                 std::function<bool(const char*, size_t)> receive) const {
+    httplib::Request request;
+    request.method = "POST";
+    request.path = path;
+    request.headers = auth();
+    request.headers.emplace("Content-Type", "application/json");
+    request.body = body;
+    request.content_receiver = [receive](const char* data, size_t length, uint64_t, uint64_t) {
+      return receive(data, length);
+    };
+    return client().send(request);
+  }
+};
+
+} // namespace
+
+TEST_CASE("forward: each protocol gets its credential; the proxy key never leaves") {
+  FakeProvider provider;
+  Gateway gateway(json::array({upstream("oa", "openai", provider.url(), {"sk-provider-openai"}),
+                               upstream("an", "anthropic", provider.url(), {"sk-ant-provider"}),
+                               upstream("ge", "gemini", provider.url(), {"AIza-provider"})}));
+  auto c = gateway.client();
+
+  auto openai = c.Post("/v1/chat/completions", gateway.auth(),
+                       R"({"model":"gpt-4o","messages":[]})", "application/json");
+  REQUIRE(openai);
+  CHECK(openai->status == 200);
+  CHECK(json::parse(openai->body)["model"] == "gpt-4o");
+  CHECK(openai->get_header_value("x-agproxy-upstream") == "oa");
+  CHECK(openai->get_header_value("x-agproxy-key") == "…enai");
+
+  auto anthropic = c.Post("/v1/messages",
+                          {{"x-api-key", k_key}, {"Authorization", std::string("Bearer ") + k_key}},
+                          R"({"model":"claude-x","messages":[]})", "application/json");
+  REQUIRE(anthropic);
+  CHECK(anthropic->status == 200);
+  CHECK(anthropic->get_header_value("x-agproxy-upstream") == "an");
+
+  auto gemini = c.Post("/v1beta/models/gemini-2.5-flash:generateContent?key=leak&alt=json",
+                       {{"x-goog-api-key", k_key}}, "{}", "application/json");
+  REQUIRE(gemini);
+  CHECK(gemini->status == 200);
+  CHECK(gemini->get_header_value("x-agproxy-upstream") == "ge");
+
+  const std::vector<SeenRequest> seen = provider.requests();
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0].headers.at("authorization") == "Bearer sk-provider-openai");
+  CHECK(seen[0].path == "/v1/chat/completions");
+  CHECK(seen[1].headers.at("x-api-key") == "sk-ant-provider");
+  CHECK(seen[1].headers.count("authorization") == 0);
+  CHECK(seen[1].headers.at("anthropic-version") == "2023-06-01");
+  CHECK(seen[2].headers.at("x-goog-api-key") == "AIza-provider");
+  CHECK(seen[2].path == "/v1beta/models/gemini-2.5-flash:generateContent");
+  CHECK(seen[2].query == "alt=json");
+  for (const SeenRequest& request : seen) {
+    for (const auto& [name, value] : request.headers) {
+      CAPTURE(name);
+      CHECK_FALSE(contains(value, k_key));
+    }
+    CHECK_FALSE(contains(request.body, k_key));
+  }
+}
+
+TEST_CASE("forward: models choose the upstream; model_map rewrites; unknown models are named") {
+  FakeProvider first, second;
+  Gateway gateway(
+      json::array({upstream("a", "openai", first.url(), {"k-a"},
+                            {{"models", {"gpt-*"}}, {"model_map", {{"fast", "gpt-4o-mini"}}}}),
+                   upstream("b", "openai", second.url(), {"k-b"}, {{"models", {"o3", "o4-*"}}})}));
+  auto c = gateway.client();
+  auto mapped =
+      c.Post("/v1/chat/completions", gateway.auth(), R"({"model":"fast"})", "application/json");
+  REQUIRE(mapped);
+  CHECK(json::parse(mapped->body)["model"] == "gpt-4o-mini");
+  CHECK(json::parse(first.requests().at(0).body)["model"] == "gpt-4o-mini");
+  auto glob =
+      c.Post("/v1/chat/completions", gateway.auth(), R"({"model":"o4-mini"})", "application/json");
+  REQUIRE(glob);
+  CHECK(glob->get_header_value("x-agproxy-upstream") == "b");
+  auto unknown =
+      c.Post("/v1/chat/completions", gateway.auth(), R"({"model":"llama"})", "application/json");
+  REQUIRE(unknown);
+  CHECK(unknown->status == 404);
+  CHECK(contains(unknown->body, "no upstream serves model 'llama'"));
+  CHECK(contains(unknown->body, "fast"));
+  CHECK(contains(unknown->body, "gpt-*"));
+
+  auto models = c.Get("/v1/models", gateway.auth());
+  REQUIRE(models);
+  std::vector<std::string> ids;
+  const json listed = json::parse(models->body);
+  for (const json& model : listed["data"]) {
+    ids.push_back(model["id"].get<std::string>());
+  }
+  CAPTURE(models->body);
+  const std::vector<std::string> expected = {"fast", "o3"}; // exact names and aliases; no echo
+  CHECK(ids == expected);
+  auto gemini_models = c.Get("/v1beta/models", gateway.auth());
+  REQUIRE(gemini_models);
+  CHECK(json::parse(gemini_models->body)["models"][0]["name"] == "models/fast");
+}
+
+TEST_CASE("forward: events arrive as the provider sends them") {
+  FakeProvider provider;
+  Gateway gateway(json::array({upstream("oa", "openai", provider.url(), {"k"})}));
+  std::vector<std::chrono::steady_clock::time_point> arrivals;
+  std::string received;
+  auto result =
+      gateway.post_streaming("/v1/chat/completions", R"({"model":"sse-5-200","stream":true})",
+                             [&](const char* data, size_t length) {
+                               received.append(data, length);
+                               arrivals.push_back(std::chrono::steady_clock::now());
+                               return true;
+                             });
+  REQUIRE(result);
+  CHECK(result->status == 200);
+  CHECK(result->get_header_value("Content-Type") == "text/event-stream");
+  CHECK(contains(received, "\"i\":4"));
+  REQUIRE(arrivals.size() >= 5);
+  const auto spread = arrivals.back() - arrivals.front();
+  MESSAGE("5 events sent 200 ms apart arrived over "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(spread).count() << " ms");
+  CHECK(spread >= 600ms); // 800 ms at the provider: not buffered until the end
+}
+
+TEST_CASE("forward: a client that leaves cancels the provider's stream") {
+  FakeProvider provider;
+  Gateway gateway(json::array({upstream("oa", "openai", provider.url(), {"k"})}));
+  int chunks = 0;
+  std::chrono::steady_clock::time_point left;
+  auto result = gateway.post_streaming(
+      "/v1/chat/completions", R"({"model":"sse-200-50","stream":true})", [&](const char*, size_t) {
+        if (++chunks == 3) {
+          left = std::chrono::steady_clock::now();
+          return false; // the client goes away
+        }
+        return true;
+      });
+  CHECK_FALSE(result);
+  for (int i = 0; i < 100 && provider.cancelled_streams() == 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(provider.cancelled_streams() == 1);
+  const auto lag = provider.last_cancel() - left;
+  MESSAGE("the provider saw the cancel "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(lag).count() << " ms after");
+  CHECK(lag < 1s);
+}
+
+TEST_CASE("forward: rotation past rate-limited and refused keys") {
+  FakeProvider provider;
+  Gateway gateway(
+      json::array({upstream("oa", "openai", provider.url(), {"rl-1", "ok-2", "bad-3"})}));
+  auto c = gateway.client();
+  auto first =
+      c.Post("/v1/chat/completions", gateway.auth(), R"({"model":"m"})", "application/json");
+  REQUIRE(first);
+  CHECK(first->status == 200);
+  CHECK(first->get_header_value("x-agproxy-key") == "…"); // "ok-2" is too short to show
+  // rl-1 rests (Retry-After 2): the next requests use ok-2 and bad-3 (which is then taken out).
+  for (int i = 0; i < 3; ++i) {
+    auto next =
+        c.Post("/v1/chat/completions", gateway.auth(), R"({"model":"m"})", "application/json");
+    REQUIRE(next);
+    CHECK(next->status == 200);
+  }
+  std::vector<std::string> keys;
+  for (const SeenRequest& seen : provider.requests()) {
+    keys.push_back(seen.headers.at("authorization").substr(7));
+  }
+  CHECK(keys.front() == "rl-1");
+  CHECK(keys.at(1) == "ok-2");
+  CHECK(std::count(keys.begin(), keys.end(), "rl-1") == 1);
+  CHECK(std::count(keys.begin(), keys.end(), "bad-3") == 1);
+  CHECK(gateway.server->wait_for_log("provider key rate-limited; resting it"));
+  CHECK(gateway.server->wait_for_log("provider refused its key; taking it out"));
+}
+
+TEST_CASE("forward: every key resting is a 429 with Retry-After; a provider 401 passes through") {
+  FakeProvider provider;
+  Gateway gateway(json::array({upstream("oa", "openai", provider.url(), {"rl-1", "rl-2"}),
+                               upstream("an", "anthropic", provider.url(), {"bad-only"})}));
+  auto c = gateway.client();
+  auto limited =
+      c.Post("/v1/chat/completions", gateway.auth(), R"({"model":"m"})", "application/json");
+  REQUIRE(limited);
+  CHECK(limited->status == 429);
+  CHECK(limited->get_header_value("Retry-After") == "2"); // the provider's Retry-After: 2
+  CHECK(contains(limited->body, "every key of upstream 'oa'"));
+
+  auto refused =
+      c.Post("/v1/messages", gateway.auth(), R"({"model":"claude"})", "application/json");
+  REQUIRE(refused);
+  CHECK(refused->status == 401);
+  CHECK(refused->get_header_value("WWW-Authenticate").empty()); // not agproxy's realm
+  CHECK(contains(refused->body, "Incorrect API key provided"));
+  CHECK(refused->get_header_value("x-agproxy-upstream") == "an");
+}
+
+TEST_CASE("forward: unreachable provider is 502, a slow one 504") {
+  FakeProvider provider;
+  Gateway gateway(json::array({upstream("gone", "openai", "http://127.0.0.1:1", {"k"}),
+                               upstream("slow", "anthropic", provider.url(), {"k"})}),
+                  1);
+  auto c = gateway.client();
+  auto gone =
+      c.Post("/v1/chat/completions", gateway.auth(), R"({"model":"m"})", "application/json");
+  REQUIRE(gone);
+  CHECK(gone->status == 502);
+  CHECK(json::parse(gone->body)["error"]["code"] == "upstream_unreachable");
+  auto slow =
+      c.Post("/v1/messages", gateway.auth(), R"({"model":"slow-3000"})", "application/json");
+  REQUIRE(slow);
+  CHECK(slow->status == 504);
+  CHECK(json::parse(slow->body)["type"] == "error");
+}
+
+TEST_CASE("forward: the echo model answers in each protocol, streaming and not") {
+  Gateway gateway(json::array());
+  auto c = gateway.client();
+  auto openai = c.Post("/v1/chat/completions", gateway.auth(),
+                       R"({"model":"agproxy-echo","messages":[{"role":"user","content":"ping"}]})",
+                       "application/json");
+  REQUIRE(openai);
+  CHECK(json::parse(openai->body)["choices"][0]["message"]["content"] == "ping");
+  auto stream = c.Post(
+      "/v1/messages", gateway.auth(),
+      R"({"model":"agproxy-echo","stream":true,"messages":[{"role":"user","content":[{"type":"text","text":"pong"}]}]})",
+      "application/json");
+  REQUIRE(stream);
+  CHECK(contains(stream->body, "event: content_block_delta"));
+  CHECK(contains(stream->body, "\"text\":\"pong\""));
+  auto gemini =
+      c.Post("/v1beta/models/agproxy-echo:generateContent", gateway.auth(),
+             R"({"contents":[{"role":"user","parts":[{"text":"hi"}]}]})", "application/json");
+  REQUIRE(gemini);
+  CHECK(json::parse(gemini->body)["candidates"][0]["content"]["parts"][0]["text"] == "hi");
+  auto models = c.Get("/v1/models", gateway.auth());
+  REQUIRE(models);
+  CHECK(json::parse(models->body)["data"][0]["id"] == "agproxy-echo");
+}
