@@ -155,6 +155,10 @@ bool forwarded_request_header(std::string_view name) {
 }
 
 bool forwarded_response_header(std::string_view name) {
+  // x-agproxy-* are the proxy's to set; a provider (or another proxy in front of one) does not.
+  if (name.size() >= 10 && iequals(name.substr(0, 10), "x-agproxy-")) {
+    return false;
+  }
   return !in(name, {"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Connection", "TE",
                     "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Content-Type"});
 }

@@ -1,5 +1,8 @@
 #include "tests/fake_provider.hpp"
 
+#include "server/echo.hpp"
+#include "server/protocol.hpp"
+
 #include <atomic>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -109,8 +112,9 @@ FakeProvider::FakeProvider() : m_state(std::make_shared<State>()) {
       stall = true;
     }
     if (events == 0) {
-      response.set_content(nlohmann::json{{"model", model}, {"answer", "ok"}}.dump(),
-                           "application/json");
+      // Answer as a provider would, in the route's shape: the last user message comes back.
+      agproxy::answer_echo(request, response, agproxy::route_protocol(request.path));
+      response.headers.erase("x-agproxy-upstream");
       return;
     }
     auto sent = std::make_shared<int>(0);
@@ -150,6 +154,21 @@ FakeProvider::FakeProvider() : m_state(std::make_shared<State>()) {
           return true;
         });
   };
+  // What it saw, for tests in another process (the SDK tests).
+  m_state->server.Get("/_fake/requests",
+                      [weak](const httplib::Request&, httplib::Response& response) {
+                        auto state = weak.lock();
+                        nlohmann::json list = nlohmann::json::array();
+                        std::lock_guard lock(state->mutex);
+                        for (const SeenRequest& seen : state->requests) {
+                          list.push_back({{"method", seen.method},
+                                          {"path", seen.path},
+                                          {"query", seen.query},
+                                          {"headers", seen.headers},
+                                          {"body", seen.body}});
+                        }
+                        response.set_content(list.dump(), "application/json");
+                      });
   m_state->server.Get(".*", handle);
   m_state->server.Post(".*", handle);
   m_state->server.set_tcp_nodelay(true);

@@ -25,8 +25,9 @@ struct SeenRequest {
 //   "reset-N"       N events 20 ms apart, then the connection is reset
 //   "stall"         one event, then silence for 30 s
 //   "slow-MS"       headers only after MS ms
-//   anything else   a JSON answer that names the model
-// It records every request's headers, and when a stream's client went away.
+//   anything else   the protocol's own answer shape, echoing the last user message
+// It records every request's headers (also served as JSON at GET /_fake/requests), and when a
+// stream's client went away.
 class FakeProvider {
 public:
   FakeProvider();

@@ -71,10 +71,11 @@ TEST_CASE("forward: each protocol gets its credential; the proxy key never leave
   auto c = gateway.client();
 
   auto openai = c.Post("/v1/chat/completions", gateway.auth(),
-                       R"({"model":"gpt-4o","messages":[]})", "application/json");
+                       R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]})",
+                       "application/json");
   REQUIRE(openai);
   CHECK(openai->status == 200);
-  CHECK(json::parse(openai->body)["model"] == "gpt-4o");
+  CHECK(json::parse(openai->body)["choices"][0]["message"]["content"] == "hi");
   CHECK(openai->get_header_value("x-agproxy-upstream") == "oa");
   CHECK(openai->get_header_value("x-agproxy-key") == "…enai");
 
@@ -120,7 +121,8 @@ TEST_CASE("forward: models choose the upstream; model_map rewrites; unknown mode
   auto mapped =
       c.Post("/v1/chat/completions", gateway.auth(), R"({"model":"fast"})", "application/json");
   REQUIRE(mapped);
-  CHECK(json::parse(mapped->body)["model"] == "gpt-4o-mini");
+  CHECK(mapped->status == 200);
+  CHECK(mapped->get_header_value("x-agproxy-upstream") == "a");
   CHECK(json::parse(first.requests().at(0).body)["model"] == "gpt-4o-mini");
   auto glob =
       c.Post("/v1/chat/completions", gateway.auth(), R"({"model":"o4-mini"})", "application/json");

@@ -1,0 +1,157 @@
+// The real SDKs, as users run them, through agproxy to the fake provider.
+// Needs AGPROXY_BINARY and AGPROXY_FAKE_PROVIDER (paths to the built binaries); CTest sets both.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+import Anthropic from "@anthropic-ai/sdk";
+import { GoogleGenAI } from "@google/genai";
+
+const PROXY_KEY = "sk-0123456789abcdef0123456789abcdef";
+const WRONG_KEY = "sk-ffffffffffffffffffffffffffffffff";
+const children = [];
+let dir;
+let proxyUrl;
+let providerUrl;
+
+// Start `command` and resolve with the first match of `pattern` in its output.
+function startAndWait(command, args, pattern, env = {}) {
+  const child = spawn(command, args, { env: { PATH: process.env.PATH, HOME: dir, ...env } });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let output = "";
+    const timer = setTimeout(() => reject(new Error(`${command} did not start:\n${output}`)), 10000);
+    const onData = (data) => {
+      output += data;
+      const match = output.match(pattern);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`${command} exited (${code}):\n${output}`)));
+  });
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "agproxy-sdk-"));
+  providerUrl = await startAndWait(process.env.AGPROXY_FAKE_PROVIDER, [],
+                                   /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  const config = join(dir, "config.json");
+  writeFileSync(config, JSON.stringify({
+    proxy: {
+      auth_mode: "strict",
+      api_key: PROXY_KEY,
+      upstreams: [
+        { name: "openai", protocol: "openai", base_url: providerUrl, api_keys: ["sk-provider-openai-0001"] },
+        { name: "anthropic", protocol: "anthropic", base_url: providerUrl, api_keys: ["sk-ant-provider-0002"] },
+        { name: "gemini", protocol: "gemini", base_url: providerUrl, api_keys: ["AIza-provider-0003"] },
+      ],
+    },
+  }));
+  const port = await startAndWait(process.env.AGPROXY_BINARY,
+                                  ["serve", "--config", config, "--port", "0"],
+                                  /listening on http:\/\/127\.0\.0\.1:(\d+)/);
+  proxyUrl = `http://127.0.0.1:${port}`;
+});
+
+after(() => {
+  for (const child of children) {
+    child.kill("SIGTERM");
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function providerSaw() {
+  return (await fetch(`${providerUrl}/_fake/requests`)).json();
+}
+
+function assertAgproxy401(error) {
+  assert.equal(error.status, 401);
+  assert.match(String(error.message), /agproxy: invalid proxy API key/);
+}
+
+test("openai: chat completion, plain and streamed", async () => {
+  const client = new OpenAI({ baseURL: `${proxyUrl}/v1`, apiKey: PROXY_KEY, maxRetries: 0 });
+  const answer = await client.chat.completions.create({
+    model: "gpt-4o-mini", messages: [{ role: "user", content: "hello openai" }],
+  });
+  assert.equal(answer.choices[0].message.content, "hello openai");
+
+  const stream = await client.chat.completions.create({
+    model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "streamed openai" }],
+  });
+  let text = "";
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta?.content ?? "";
+  }
+  assert.equal(text, "streamed openai");
+});
+
+test("openai: a wrong proxy key shows agproxy's message", async () => {
+  const client = new OpenAI({ baseURL: `${proxyUrl}/v1`, apiKey: WRONG_KEY, maxRetries: 0 });
+  await assert.rejects(client.chat.completions.create({ model: "gpt-4o-mini", messages: [] }),
+                       (error) => { assertAgproxy401(error); return true; });
+});
+
+test("anthropic: message, plain and streamed", async () => {
+  const client = new Anthropic({ baseURL: proxyUrl, apiKey: PROXY_KEY, maxRetries: 0 });
+  const message = await client.messages.create({
+    model: "claude-agproxy-test", max_tokens: 16, messages: [{ role: "user", content: "hello claude" }],
+  });
+  assert.equal(message.content[0].text, "hello claude");
+
+  const stream = client.messages.stream({
+    model: "claude-agproxy-test", max_tokens: 16, messages: [{ role: "user", content: "streamed claude" }],
+  });
+  assert.equal(await stream.finalText(), "streamed claude");
+});
+
+test("anthropic: a wrong proxy key shows agproxy's message", async () => {
+  const client = new Anthropic({ baseURL: proxyUrl, apiKey: WRONG_KEY, maxRetries: 0 });
+  await assert.rejects(
+    client.messages.create({ model: "claude-agproxy-test", max_tokens: 16, messages: [] }),
+    (error) => { assertAgproxy401(error); return true; });
+});
+
+test("gemini: generateContent, plain and streamed", async () => {
+  const ai = new GoogleGenAI({ apiKey: PROXY_KEY, httpOptions: { baseUrl: proxyUrl } });
+  const answer = await ai.models.generateContent({ model: "gemini-2.5-flash", contents: "hello gemini" });
+  assert.equal(answer.text, "hello gemini");
+
+  let text = "";
+  for await (const chunk of await ai.models.generateContentStream({
+    model: "gemini-2.5-flash", contents: "streamed gemini",
+  })) {
+    text += chunk.text ?? "";
+  }
+  assert.equal(text, "streamed gemini");
+});
+
+test("gemini: a wrong proxy key shows agproxy's message", async () => {
+  const ai = new GoogleGenAI({ apiKey: WRONG_KEY, httpOptions: { baseUrl: proxyUrl } });
+  await assert.rejects(ai.models.generateContent({ model: "gemini-2.5-flash", contents: "x" }),
+                       (error) => {
+                         assert.match(String(error.message), /agproxy: invalid proxy API key/);
+                         assert.match(String(error.message), /UNAUTHENTICATED|401/);
+                         return true;
+                       });
+});
+
+test("the provider saw its own keys, never the proxy key", async () => {
+  const seen = await providerSaw();
+  assert.ok(seen.length >= 6, `the provider saw ${seen.length} requests`);
+  const credentials = new Set();
+  for (const request of seen) {
+    assert.ok(!JSON.stringify(request).includes(PROXY_KEY), `proxy key leaked to ${request.path}`);
+    credentials.add(request.headers["authorization"] ?? request.headers["x-api-key"] ??
+                    request.headers["x-goog-api-key"]);
+  }
+  assert.deepEqual([...credentials].sort(),
+                   ["AIza-provider-0003", "Bearer sk-provider-openai-0001", "sk-ant-provider-0002"]);
+});
