@@ -15,7 +15,7 @@ struct ServeFlags {
   bool allow_lan = false;
   std::optional<std::string> auth_mode;
   std::optional<std::string> api_key;
-  size_t workers = 512;
+  size_t workers = k_default_workers;
   std::string log_level = "info";
   std::string log_format = "text";
 };
@@ -52,7 +52,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->type_name("KEY");
   command
       ->add_option("--workers", flags->workers,
-                   "Worker threads: simultaneous connections served (default 512)")
+                   "Worker threads: connections and streams served at once (default " +
+                        std::to_string(k_default_workers) + ")")
       ->check(CLI::Range(1, 20000))
       ->type_name("N");
   command->add_option("--log-level", flags->log_level, "Lowest level logged (default info)")

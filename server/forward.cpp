@@ -94,9 +94,8 @@ void relay(std::shared_ptr<UpstreamTransfer> transfer, httplib::Response& respon
   response.set_chunked_content_provider(
       content_type.empty() ? "application/octet-stream" : content_type,
       [transfer, last_data, idle_timeout, upstream, &logger](size_t, httplib::DataSink& sink) {
-        if (!sink.is_writable()) {
-          return false; // the client left: dropping the transfer cancels the provider request
-        }
+        // httplib checks that the client is still there before each call; a failed write below
+        // ends the response too, and dropping the transfer then cancels the provider request.
         std::string chunk;
         const bool more = transfer->read(chunk, std::chrono::milliseconds(100));
         if (!chunk.empty()) {

@@ -55,11 +55,15 @@ std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& se
                                                          bool lan_access, const Environment& env,
                                                          const RuntimeConfig* previous = nullptr);
 
+// Worker threads by default: each open connection and each live stream holds one, and the gateway
+// is sized for 1,000 concurrent streams plus ordinary traffic.
+inline constexpr size_t k_default_workers = 2048;
+
 // How the listener is set up; fixed for the life of the process.
 struct ListenOptions {
   std::string host = "127.0.0.1";
   int port = k_default_port; // 0 picks a free port
-  size_t workers = 512;
+  size_t workers = k_default_workers;
   int backlog = 4096;
   size_t max_body_bytes = 32u << 20;
 };

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "server/config.hpp"
+#include "server/gateway.hpp"
 #include "server/log.hpp"
 
 #include <cstddef>
@@ -15,7 +16,7 @@ struct ServeOptions {
   Overrides overrides;
   // Bind address; defaults to 0.0.0.0 with allow_lan_access, else 127.0.0.1.
   std::optional<std::string> host;
-  size_t workers = 512;
+  size_t workers = k_default_workers;
   LogLevel log_level = LogLevel::info;
   LogFormat log_format = LogFormat::text;
 };

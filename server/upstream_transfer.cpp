@@ -83,6 +83,11 @@ std::string UpstreamTransfer::header(const std::string& name) const {
 
 void UpstreamTransfer::drive(std::chrono::milliseconds wait) {
   CURLM* multi = thread_multi();
+  // Wait only when there is nothing to hand over: data that perform() already read must not sit
+  // in the buffer while poll() waits for the next packet.
+  if (wait.count() > 0 && m_buffer.empty()) {
+    curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait.count()), nullptr);
+  }
   int running = 0;
   curl_multi_perform(multi, &running);
   int queued = 0;
@@ -94,9 +99,6 @@ void UpstreamTransfer::drive(std::chrono::milliseconds wait) {
         m_error = curl_easy_strerror(static_cast<CURLcode>(m_result));
       }
     }
-  }
-  if (!m_done && wait.count() > 0) {
-    curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait.count()), nullptr);
   }
 }
 
@@ -136,6 +138,7 @@ UpstreamTransfer::Outcome UpstreamTransfer::start(const Request& request,
   }
   curl_multi_add_handle(thread_multi(), easy);
 
+  drive(std::chrono::milliseconds(0)); // starts the connection
   while (!m_headers_done && !m_done) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -163,9 +166,9 @@ UpstreamTransfer::Outcome UpstreamTransfer::start(const Request& request,
 
 bool UpstreamTransfer::read(std::string& out, std::chrono::milliseconds wait) {
   if (m_buffer.empty() && !m_done) {
-    drive(wait);
+    drive(std::chrono::milliseconds(0)); // what already arrived
     if (m_buffer.empty() && !m_done) {
-      drive(std::chrono::milliseconds(0));
+      drive(wait);
     }
   }
   out += m_buffer;

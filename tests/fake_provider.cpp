@@ -6,12 +6,24 @@
 #include <atomic>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <sys/socket.h>
 #include <thread>
 
 namespace agproxy::test {
 
+namespace {
+
+// httplib's server with the accept backlog raised above the compiled-in 5, so that a burst of
+// streams (a benchmark's thousand) does not wait for SYN retries.
+class Server : public httplib::Server {
+public:
+  void raise_backlog() { ::listen(svr_sock_, 4096); }
+};
+
+} // namespace
+
 struct FakeProvider::State {
-  httplib::Server server;
+  Server server;
   int port = 0;
   std::thread thread;
   mutable std::mutex mutex;
@@ -51,7 +63,10 @@ std::string model_of(const httplib::Request& request) {
 
 } // namespace
 
-FakeProvider::FakeProvider() : m_state(std::make_shared<State>()) {
+FakeProvider::FakeProvider(size_t threads) : m_state(std::make_shared<State>()) {
+  m_state->server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(threads);
+  };
   std::weak_ptr<State> weak = m_state;
   auto handle = [weak](const httplib::Request& request, httplib::Response& response) {
     auto state = weak.lock();
@@ -172,7 +187,11 @@ FakeProvider::FakeProvider() : m_state(std::make_shared<State>()) {
   m_state->server.Get(".*", handle);
   m_state->server.Post(".*", handle);
   m_state->server.set_tcp_nodelay(true);
+  // One request per connection: an idle keep-alive connection costs cpp-httplib 0.11.4 a wake-up
+  // every 10 ms, which would skew what a benchmark measures of agproxy.
+  m_state->server.set_keep_alive_max_count(1);
   m_state->port = m_state->server.bind_to_any_port("127.0.0.1");
+  m_state->server.raise_backlog();
   m_state->thread = std::thread([state = m_state.get()] { state->server.listen_after_bind(); });
   while (!m_state->server.is_running()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

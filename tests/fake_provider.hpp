@@ -30,7 +30,8 @@ struct SeenRequest {
 // stream's client went away.
 class FakeProvider {
 public:
-  FakeProvider();
+  // Start on an ephemeral port with `threads` workers (each live stream holds one).
+  explicit FakeProvider(size_t threads = 16);
   ~FakeProvider();
   FakeProvider(const FakeProvider&) = delete;
   FakeProvider& operator=(const FakeProvider&) = delete;

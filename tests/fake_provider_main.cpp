@@ -5,8 +5,10 @@
 #include <iostream>
 #include <string>
 
-int main() {
-  agproxy::test::FakeProvider provider;
+int main(int argc, char** argv) {
+  // fake_provider [THREADS]: one thread per concurrent stream it serves.
+  const size_t threads = argc > 1 ? std::stoul(argv[1]) : 64;
+  agproxy::test::FakeProvider provider(threads);
   std::cout << "fake provider listening on " << provider.url() << std::endl;
   std::string line;
   while (std::getline(std::cin, line)) {
