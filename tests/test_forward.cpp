@@ -290,3 +290,42 @@ TEST_CASE("forward: the echo model answers in each protocol, streaming and not")
   REQUIRE(models);
   CHECK(json::parse(models->body)["data"][0]["id"] == "agproxy-echo");
 }
+
+TEST_CASE("forward: a 5xx moves on to the next key; a broken or stalled stream ends cleanly") {
+  FakeProvider provider;
+  Gateway gateway(json::array({upstream("oa", "openai", provider.url(), {"down-1", "ok-2"})}), 1);
+  auto c = gateway.client();
+  auto recovered =
+      c.Post("/v1/chat/completions", gateway.auth(),
+             R"({"model":"m","messages":[{"role":"user","content":"again"}]})", "application/json");
+  REQUIRE(recovered);
+  CHECK(recovered->status == 200);
+  CHECK(json::parse(recovered->body)["choices"][0]["message"]["content"] == "again");
+  CHECK(gateway.server->wait_for_log("provider error; trying the next key"));
+
+  // The provider resets the connection after three events: the client gets them and an end.
+  std::string received;
+  auto reset =
+      gateway.post_streaming("/v1/chat/completions", R"({"model":"reset-3","stream":true})",
+                             [&](const char* data, size_t length) {
+                               received.append(data, length);
+                               return true;
+                             });
+  REQUIRE(reset);
+  CHECK(contains(received, "\"i\":2"));
+  CHECK(gateway.server->wait_for_log("provider stream broke off"));
+
+  // The provider goes silent after one event: the stream ends after request_timeout (1 s).
+  received.clear();
+  const auto start = std::chrono::steady_clock::now();
+  auto stalled =
+      gateway.post_streaming("/v1/chat/completions", R"({"model":"stall","stream":true})",
+                             [&](const char* data, size_t length) {
+                               received.append(data, length);
+                               return true;
+                             });
+  REQUIRE(stalled);
+  CHECK(contains(received, "\"i\":0"));
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  CHECK(gateway.server->wait_for_log("provider stream stalled; ending it"));
+}
