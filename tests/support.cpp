@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <poll.h>
 #include <regex>
 #include <signal.h>
@@ -95,6 +96,12 @@ TempDir::~TempDir() {
   std::filesystem::permissions(m_path, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::add, ec);
   std::filesystem::remove_all(m_path, ec);
+}
+
+std::string config_json(const std::string& mode, bool lan, const std::string& key) {
+  return nlohmann::json{
+      {"proxy", {{"auth_mode", mode}, {"allow_lan_access", lan}, {"api_key", key}, {"port", 8045}}}}
+      .dump(2);
 }
 
 void write_text(const std::string& path, const std::string& content) {

@@ -28,6 +28,14 @@ private:
   std::string m_path;
 };
 
+// Return whether `text` contains `part`.
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Return a config file's text with these proxy settings (port 8045).
+std::string config_json(const std::string& mode, bool lan, const std::string& key);
+
 // Write `content` to `path`, replacing it.
 void write_text(const std::string& path, const std::string& content);
 

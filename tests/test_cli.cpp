@@ -9,14 +9,6 @@
 using namespace agproxy::test;
 using nlohmann::json;
 
-namespace {
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-} // namespace
-
 TEST_CASE("cli: help, version and mistyped commands") {
   const RunResult help = run_agproxy({"--help"}, {});
   CHECK(help.exit_code == 0);

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 using namespace agproxy;
+using agproxy::test::contains;
 using agproxy::test::TempDir;
 using nlohmann::json;
 
@@ -27,10 +28,6 @@ std::string error_of(const std::function<void()>& action) {
     return e.what();
   }
   return "(no error)";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 } // namespace

@@ -23,16 +23,6 @@ constexpr const char* k_key = "sk-0123456789abcdef0123456789abcdef";
 constexpr const char* k_other = "sk-fedcba9876543210fedcba9876543210";
 constexpr const char* k_anthropic = "sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::string config_json(const std::string& mode, bool lan, const std::string& key) {
-  return json{
-      {"proxy", {{"auth_mode", mode}, {"allow_lan_access", lan}, {"api_key", key}, {"port", 8045}}}}
-      .dump(2);
-}
-
 // A server on an ephemeral loopback port, run in a thread, for targets that are not agproxy.
 class FakeServer {
 public:

@@ -14,10 +14,6 @@ namespace {
 
 constexpr const char* k_key = "sk-0123456789abcdef0123456789abcdef";
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 json upstream(const std::string& name, const std::string& protocol, const std::string& url,
               std::vector<std::string> keys, json extra = json::object()) {
   json entry = {{"name", name}, {"protocol", protocol}, {"base_url", url}, {"api_keys", keys}};

@@ -22,16 +22,6 @@ namespace {
 constexpr const char* k_key = "sk-0123456789abcdef0123456789abcdef";
 constexpr const char* k_other = "sk-fedcba9876543210fedcba9876543210";
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::string config_json(const std::string& mode, bool lan, const std::string& key) {
-  return json{
-      {"proxy", {{"auth_mode", mode}, {"allow_lan_access", lan}, {"api_key", key}, {"port", 8045}}}}
-      .dump(2);
-}
-
 // Replace the file the way editors and `agproxy key` do: write a temp file, rename it over.
 void replace_file(const std::string& path, const std::string& content) {
   write_text(path + ".tmp", content);
