@@ -53,7 +53,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   command
       ->add_option("--workers", flags->workers,
                    "Worker threads: connections and streams served at once (default " +
-                        std::to_string(k_default_workers) + ")")
+                       std::to_string(k_default_workers) + ")")
       ->check(CLI::Range(1, 20000))
       ->type_name("N");
   command->add_option("--log-level", flags->log_level, "Lowest level logged (default info)")
