@@ -18,6 +18,7 @@ using Clock = std::chrono::steady_clock;
 constexpr auto k_default_rate_limit_rest = std::chrono::seconds(30);
 constexpr auto k_refused_key_rest = std::chrono::minutes(10);
 constexpr size_t k_max_attempts = 3;
+constexpr auto k_heartbeat = std::chrono::milliseconds(400);
 
 std::string last4(const std::string& key) {
   return "…" + (key.size() >= 8 ? key.substr(key.size() - 4) : std::string());
@@ -91,16 +92,28 @@ void relay(std::shared_ptr<UpstreamTransfer> transfer, httplib::Response& respon
         "text/event-stream"; // exactly: with a charset, httplib would compress and buffer
   }
   auto last_data = std::make_shared<Clock::time_point>(Clock::now());
+  auto last_write = std::make_shared<Clock::time_point>(Clock::now());
+  auto at_boundary = std::make_shared<bool>(true); // the last byte written ended an event
   response.set_chunked_content_provider(
       content_type.empty() ? "application/octet-stream" : content_type,
-      [transfer, last_data, idle_timeout, upstream, &logger](size_t, httplib::DataSink& sink) {
-        // httplib checks that the client is still there before each call; a failed write below
-        // ends the response too, and dropping the transfer then cancels the provider request.
+      [transfer, last_data, last_write, at_boundary, event_stream, idle_timeout, upstream,
+       &logger](size_t, httplib::DataSink& sink) {
         std::string chunk;
         const bool more = transfer->read(chunk, std::chrono::milliseconds(100));
+        const Clock::time_point now = Clock::now();
         if (!chunk.empty()) {
-          *last_data = Clock::now();
+          *last_data = now;
+          *at_boundary = chunk.ends_with("\n\n");
+        } else if (event_stream && *at_boundary && now - *last_write > k_heartbeat) {
+          // A comment line, which SSE readers skip: while the provider is silent, it is the only
+          // way to learn that the client left (a write to a closed connection fails).
+          chunk = ":\n\n";
+        }
+        if (!chunk.empty()) {
+          *last_write = now;
           if (!sink.write(chunk.data(), chunk.size())) {
+            // The client left: ending here drops the transfer, which cancels the provider request.
+            logger.info("client left; provider stream cancelled", {{"upstream", upstream}});
             return false;
           }
         }

@@ -325,3 +325,25 @@ TEST_CASE("forward: a 5xx moves on to the next key; a broken or stalled stream e
   CHECK(std::chrono::steady_clock::now() - start < 5s);
   CHECK(gateway.server->wait_for_log("provider stream stalled; ending it"));
 }
+
+TEST_CASE("forward: a client that leaves during a provider silence is noticed within a second") {
+  FakeProvider provider;
+  Gateway gateway(json::array({upstream("oa", "openai", provider.url(), {"k"})}));
+  std::chrono::steady_clock::time_point left;
+  std::string received;
+  auto result = gateway.post_streaming("/v1/chat/completions", R"({"model":"stall","stream":true})",
+                                       [&](const char* data, size_t length) {
+                                         received.append(data, length);
+                                         if (contains(received, "\"i\":0")) {
+                                           left = std::chrono::steady_clock::now();
+                                           return false; // leave while the provider is silent
+                                         }
+                                         return true;
+                                       });
+  CHECK_FALSE(result);
+  REQUIRE(gateway.server->wait_for_log("client left; provider stream cancelled", 3s));
+  const auto noticed = std::chrono::steady_clock::now() - left;
+  MESSAGE("agproxy noticed the departure after "
+          << std::chrono::duration_cast<std::chrono::milliseconds>(noticed).count() << " ms");
+  CHECK(noticed < 1500ms);
+}
