@@ -3,7 +3,7 @@
 // Runs N streams straight to the fake provider, then N through agproxy, in one run, and compares
 // the per-event delay (client receipt minus the provider's send timestamp, same clock).
 //
-//   node bench/streams.mjs [--streams 1000] [--events 20] [--spacing 100] [--build build]
+//   node bench/streams.mjs [--streams 1000] [--events 20] [--spacing 100] [--build build] [--json 1]
 //
 // Needs the built agproxy and agproxy_fake_provider (./bootstrap test builds both). Loopback only.
 import { spawn } from "node:child_process";
@@ -42,11 +42,13 @@ const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
 
 async function runStreams(url, headers, count = streams) {
   const delays = [];
+  const firstBytes = [];
   let completed = 0;
   let stalls = 0;
   const one = async () => {
     // Streams start spread over one event interval, as independent clients would.
     await new Promise((resolve) => setTimeout(resolve, Math.random() * spacing));
+    const sentAt = performance.now();
     // One connection per stream, closed at its end: cpp-httplib 0.11.4 polls every idle keep-alive
     // connection 100 times a second, which would tax whichever server the last phase left them on.
     const response = await new Promise((resolve, reject) => {
@@ -63,6 +65,7 @@ async function runStreams(url, headers, count = streams) {
     let last = 0;
     for await (const chunk of response) {
       const at = nowUs();
+      if (seen === 0 && buffer === "") firstBytes.push(performance.now() - sentAt);
       buffer += decoder.decode(chunk, { stream: true });
       let end;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
@@ -79,8 +82,10 @@ async function runStreams(url, headers, count = streams) {
   const began = performance.now();
   await Promise.all(Array.from({ length: count }, one));
   delays.sort((a, b) => a - b);
+  firstBytes.sort((a, b) => a - b);
   const pick = (q) => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))] ?? NaN;
   return { completed, events: delays.length, stalls, p50: pick(0.5), p99: pick(0.99),
+           ttfb: firstBytes[Math.floor(firstBytes.length / 2)] ?? NaN,
            max: delays[delays.length - 1], seconds: (performance.now() - began) / 1000 };
 }
 
@@ -110,6 +115,12 @@ try {
   const status = readFileSync(`/proc/${proxy.child.pid}/status`, "utf8");
   const peakKiB = Number(status.match(/VmHWM:\s+(\d+)/)[1]);
   const ms = (us) => (us / 1000).toFixed(3);
+  if (args.json) {
+    console.log(JSON.stringify({ streams, events, spacing, direct, proxied,
+                                 added_p50_ms: (proxied.p50 - direct.p50) / 1000,
+                                 added_p99_ms: (proxied.p99 - direct.p99) / 1000,
+                                 peak_rss_mib: peakKiB / 1024, cpu_seconds: proxyCpu }));
+  } else {
   console.log(`machine: ${cpus().length} cores, ${cpus()[0].model}`);
   console.log(`${streams} concurrent streams x ${events} events, ${spacing} ms apart`);
   console.log("path      completed  events  stalls  delay p50 ms  p99 ms  max ms  seconds");
@@ -120,7 +131,9 @@ try {
   }
   console.log(`added by agproxy: p50 ${ms(proxied.p50 - direct.p50)} ms, p99 ${ms(proxied.p99 - direct.p99)} ms`);
   console.log(`agproxy peak RSS: ${(peakKiB / 1024).toFixed(1)} MiB, CPU ${proxyCpu.toFixed(2)} s ` +
-              `for ${proxied.events} events`);
+              `for ${proxied.events} events; first byte ${direct.ttfb.toFixed(2)} ms direct, ` +
+              `${proxied.ttfb.toFixed(2)} ms through agproxy (medians)`);
+  }
   process.exitCode = proxied.completed === streams ? 0 : 1;
 } finally {
   for (const child of children) child.kill("SIGTERM");
