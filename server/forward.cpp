@@ -29,11 +29,11 @@ std::string configured_models(const RuntimeConfig& config, Protocol protocol) {
   for (const ListedModel& model : config.models) {
     out += (out.empty() ? "" : ", ") + model.id;
   }
-  for (const UpstreamRuntime& upstream : config.upstreams) {
-    if (upstream.settings.protocol != protocol) {
+  for (const Upstream& upstream : config.upstreams) {
+    if (upstream.protocol != protocol) {
       continue;
     }
-    for (const std::string& pattern : upstream.settings.models) {
+    for (const std::string& pattern : upstream.models) {
       if (pattern.find_first_of("*?") != std::string::npos) {
         out += (out.empty() ? "" : ", ") + pattern;
       }
@@ -142,11 +142,7 @@ void forward_request(const httplib::Request& request, httplib::Response& respons
     answer_echo(request, response, protocol);
     return;
   }
-  std::vector<Upstream> settings;
-  for (const UpstreamRuntime& upstream : config.upstreams) {
-    settings.push_back(upstream.settings);
-  }
-  const std::optional<Route> route = choose_upstream(settings, protocol, model);
+  const std::optional<Route> route = choose_upstream(config.upstreams, protocol, model);
   if (!route) {
     send_error(response, protocol, ErrorKind::not_found, "model_not_found",
                "agproxy: no upstream serves " +
@@ -155,8 +151,8 @@ void forward_request(const httplib::Request& request, httplib::Response& respons
                    configured_models(config, protocol) + " (proxy.upstreams in the config)");
     return;
   }
-  const UpstreamRuntime& upstream = config.upstreams[route->upstream];
-  upstream_name = upstream.settings.name;
+  const Upstream& upstream = config.upstreams[route->upstream];
+  upstream_name = upstream.name;
 
   UpstreamTransfer::Request outgoing;
   outgoing.method = request.method;
@@ -169,7 +165,7 @@ void forward_request(const httplib::Request& request, httplib::Response& respons
       outgoing.body = std::move(*rewritten);
     }
   }
-  outgoing.url = join_url(upstream.settings.base_url, path, strip_key_parameter(query_of(request)));
+  outgoing.url = join_url(upstream.base_url, path, strip_key_parameter(query_of(request)));
   bool has_version = false;
   for (const auto& [name, value] : request.headers) {
     if (forwarded_request_header(name)) {
@@ -181,7 +177,7 @@ void forward_request(const httplib::Request& request, httplib::Response& respons
     outgoing.headers.emplace_back("anthropic-version", "2023-06-01");
   }
 
-  KeyPool& keys = *upstream.keys;
+  KeyPool& keys = *config.key_pools[route->upstream];
   const size_t attempts = std::max<size_t>(1, std::min(k_max_attempts, keys.size()));
   std::vector<size_t> tried;
   std::shared_ptr<UpstreamTransfer> last;
@@ -214,7 +210,7 @@ void forward_request(const httplib::Request& request, httplib::Response& respons
       last.reset();
       if (attempt + 1 == attempts) {
         send_error(response, protocol, ErrorKind::bad_gateway, "upstream_unreachable",
-                   "agproxy: upstream '" + upstream_name + "' at " + upstream.settings.base_url +
+                   "agproxy: upstream '" + upstream_name + "' at " + upstream.base_url +
                        " is unreachable: " + transfer->error());
         return;
       }

@@ -111,15 +111,13 @@ std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& se
     const Upstream& upstream = settings.upstreams[i];
     std::vector<std::string> keys = resolve_api_keys(upstream, i, env);
     std::shared_ptr<KeyPool> pool;
-    if (previous) {
-      for (const UpstreamRuntime& old : previous->upstreams) {
-        if (old.settings.name == upstream.name && old.keys->holds(keys)) {
-          pool = old.keys;
-        }
+    for (size_t j = 0; previous && j < previous->upstreams.size(); ++j) {
+      if (previous->upstreams[j].name == upstream.name && previous->key_pools[j]->holds(keys)) {
+        pool = previous->key_pools[j];
       }
     }
-    config->upstreams.push_back(
-        {upstream, pool ? pool : std::make_shared<KeyPool>(std::move(keys))});
+    config->upstreams.push_back(upstream);
+    config->key_pools.push_back(pool ? pool : std::make_shared<KeyPool>(std::move(keys)));
     for (const auto& [alias, real] : upstream.model_map) {
       if (seen.insert(alias).second) {
         config->models.push_back({alias, upstream.name});

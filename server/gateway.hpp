@@ -27,13 +27,6 @@ struct ListedModel {
   std::string owned_by;
 };
 
-// A provider as the gateway uses it: its settings and its keys (resolved), shared by requests.
-struct UpstreamRuntime {
-  Upstream settings;
-  // The key pool's rest state outlives a reload that keeps the same keys.
-  std::shared_ptr<KeyPool> keys;
-};
-
 // Everything a request handler reads. Built once per (re)load, never modified after, swapped whole
 // (the key pools it points to keep their own, synchronised, state).
 struct RuntimeConfig {
@@ -42,7 +35,10 @@ struct RuntimeConfig {
   bool lan_access = false;
   AuthPolicy policy{AuthMode::off, ""};
   std::vector<ListedModel> models;
-  std::vector<UpstreamRuntime> upstreams;
+  std::vector<Upstream> upstreams;
+  // The provider keys (resolved) of upstreams[i], at the same index. A pool's rest state outlives
+  // a reload that keeps the upstream's name and keys.
+  std::vector<std::shared_ptr<KeyPool>> key_pools;
   std::chrono::seconds request_timeout{k_default_request_timeout};
   // Whether the built-in agproxy-echo model answers.
   bool echo_model = true;

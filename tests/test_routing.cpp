@@ -1,0 +1,116 @@
+#include "server/key_pool.hpp"
+#include "server/routing.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace agproxy;
+
+TEST_CASE("glob_match") {
+  struct Row {
+    const char* pattern;
+    const char* text;
+    bool match;
+  };
+  const Row table[] = {
+      {"gpt-*", "gpt-4o", true},      {"gpt-*", "gpt-", true},
+      {"gpt-*", "o3", false},         {"o?", "o3", true},
+      {"o?", "o33", false},           {"*", "", true},
+      {"*mini", "gpt-4o-mini", true}, {"g*-*-mini", "gpt-4o-mini", true},
+      {"claude", "claude", true},     {"claude", "claude-3", false},
+  };
+  for (const Row& row : table) {
+    CAPTURE(row.pattern);
+    CAPTURE(row.text);
+    CHECK(glob_match(row.pattern, row.text) == row.match);
+  }
+}
+
+TEST_CASE("requested_model") {
+  CHECK(requested_model(Protocol::openai, "/v1/chat/completions", R"({"model":"gpt-4o"})") ==
+        std::optional<std::string>("gpt-4o"));
+  CHECK(requested_model(Protocol::anthropic, "/v1/messages", R"({"model":"claude-x"})") ==
+        std::optional<std::string>("claude-x"));
+  CHECK(requested_model(Protocol::gemini, "/v1beta/models/gemini-2.5-flash:generateContent", "") ==
+        std::optional<std::string>("gemini-2.5-flash"));
+  CHECK(requested_model(Protocol::gemini, "/v1/models/gemini-pro:streamGenerateContent", "{}") ==
+        std::optional<std::string>("gemini-pro"));
+  CHECK_FALSE(requested_model(Protocol::openai, "/v1/files", ""));
+  CHECK_FALSE(requested_model(Protocol::openai, "/v1/chat/completions", "not json"));
+  CHECK_FALSE(requested_model(Protocol::openai, "/v1/chat/completions", R"({"model":3})"));
+}
+
+TEST_CASE("choose_upstream: protocol, then model_map, then globs; first match wins") {
+  std::vector<Upstream> upstreams(4);
+  upstreams[0] = {"claude", Protocol::anthropic, "http://a", {}, {}, {}};
+  upstreams[1] = {"mini", Protocol::openai, "http://b",
+                  {},     {"gpt-*-mini"},   {{"fast", "gpt-4o-mini"}}};
+  upstreams[2] = {"rest", Protocol::openai, "http://c", {}, {}, {}};
+  upstreams[3] = {"late", Protocol::openai, "http://d", {}, {"gpt-4o"}, {}};
+  auto route = choose_upstream(upstreams, Protocol::openai, std::string("fast"));
+  REQUIRE(route);
+  CHECK(route->upstream == 1);
+  CHECK(route->model == std::optional<std::string>("gpt-4o-mini"));
+  CHECK(choose_upstream(upstreams, Protocol::openai, std::string("gpt-4o-mini"))->upstream == 1);
+  CHECK(choose_upstream(upstreams, Protocol::openai, std::string("gpt-4o"))->upstream == 2);
+  CHECK(choose_upstream(upstreams, Protocol::anthropic, std::string("anything"))->upstream == 0);
+  CHECK(choose_upstream(upstreams, Protocol::openai, std::nullopt)->upstream == 1);
+  CHECK_FALSE(choose_upstream(upstreams, Protocol::gemini, std::string("gemini")));
+}
+
+TEST_CASE("request rewriting and header filters") {
+  CHECK(replace_path_model("/v1beta/models/alias:generateContent", "real") ==
+        "/v1beta/models/real:generateContent");
+  CHECK(*replace_body_model(R"({"model":"alias","stream":true})", "real") ==
+        R"({"model":"real","stream":true})");
+  CHECK_FALSE(replace_body_model("[]", "real"));
+  CHECK(strip_key_parameter("key=secret&alt=sse") == "alt=sse");
+  CHECK(strip_key_parameter("alt=sse&key=secret") == "alt=sse");
+  CHECK(strip_key_parameter("monkey=1&key=2") == "monkey=1");
+  CHECK(strip_key_parameter("") == "");
+  for (const char* name : {"Authorization", "x-api-key", "X-Goog-Api-Key", "Host", "Connection",
+                           "Content-Length", "Transfer-Encoding", "Accept-Encoding"}) {
+    CAPTURE(name);
+    CHECK_FALSE(forwarded_request_header(name));
+  }
+  CHECK(forwarded_request_header("anthropic-version"));
+  CHECK(forwarded_request_header("Content-Type"));
+  CHECK_FALSE(forwarded_response_header("x-agproxy-upstream"));
+  CHECK_FALSE(forwarded_response_header("Transfer-Encoding"));
+  CHECK(forwarded_response_header("x-request-id"));
+  CHECK(credential_header(Protocol::openai, "k") ==
+        std::make_pair(std::string("Authorization"), std::string("Bearer k")));
+  CHECK(credential_header(Protocol::anthropic, "k").first == "x-api-key");
+  CHECK(credential_header(Protocol::gemini, "k").first == "x-goog-api-key");
+}
+
+TEST_CASE("KeyPool: round-robin, rests, soonest recovery") {
+  KeyPool pool({"a", "b", "c"});
+  const auto t0 = KeyPool::Clock::now();
+  CHECK(pool.next(t0, {}) == std::optional<size_t>(0));
+  CHECK(pool.next(t0, {}) == std::optional<size_t>(1));
+  CHECK(pool.next(t0, {}) == std::optional<size_t>(2));
+  CHECK(pool.next(t0, {}) == std::optional<size_t>(0));
+  pool.rest(1, std::chrono::seconds(10), t0);
+  CHECK(pool.next(t0, {}) == std::optional<size_t>(2));  // 1 is resting
+  CHECK(pool.next(t0, {2}) == std::optional<size_t>(0)); // 2 was tried
+  pool.rest(0, std::chrono::seconds(5), t0);
+  pool.rest(2, std::chrono::seconds(20), t0);
+  CHECK_FALSE(pool.next(t0, {}));
+  CHECK(pool.soonest_usable(t0) == t0 + std::chrono::seconds(5));
+  CHECK(pool.next(t0 + std::chrono::seconds(6), {}) == std::optional<size_t>(0));
+  pool.rest(0, std::chrono::seconds(1), t0); // never shortens a longer rest
+  CHECK(pool.soonest_usable(t0) == t0 + std::chrono::seconds(5));
+}
+
+TEST_CASE("parse_retry_after") {
+  const auto now = std::chrono::system_clock::from_time_t(1'800'000'000);
+  CHECK(parse_retry_after("7", now) == std::optional<std::chrono::seconds>(7));
+  const time_t date = 1'800'000'030; // 30 s after now
+  char text[64];
+  std::tm utc{};
+  gmtime_r(&date, &utc);
+  std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc);
+  CHECK(parse_retry_after(text, now) == std::optional<std::chrono::seconds>(30));
+  CHECK_FALSE(parse_retry_after("", now));
+  CHECK_FALSE(parse_retry_after("soon", now));
+}
