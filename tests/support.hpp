@@ -28,6 +28,10 @@ private:
   std::string m_path;
 };
 
+// The proxy key the integration tests configure, and another well-formed key that is not it.
+inline constexpr const char* k_key = "sk-0123456789abcdef0123456789abcdef";
+inline constexpr const char* k_other = "sk-fedcba9876543210fedcba9876543210";
+
 // Return whether `text` contains `part`.
 inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

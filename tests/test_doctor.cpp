@@ -19,8 +19,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* k_key = "sk-0123456789abcdef0123456789abcdef";
-constexpr const char* k_other = "sk-fedcba9876543210fedcba9876543210";
 constexpr const char* k_anthropic = "sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
 // A server on an ephemeral loopback port, run in a thread, for targets that are not agproxy.

@@ -12,8 +12,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* k_key = "sk-0123456789abcdef0123456789abcdef";
-
 json upstream(const std::string& name, const std::string& protocol, const std::string& url,
               std::vector<std::string> keys, json extra = json::object()) {
   json entry = {{"name", name}, {"protocol", protocol}, {"base_url", url}, {"api_keys", keys}};

@@ -19,9 +19,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* k_key = "sk-0123456789abcdef0123456789abcdef";
-constexpr const char* k_other = "sk-fedcba9876543210fedcba9876543210";
-
 // Replace the file the way editors and `agproxy key` do: write a temp file, rename it over.
 void replace_file(const std::string& path, const std::string& content) {
   write_text(path + ".tmp", content);
