@@ -253,7 +253,7 @@ void forward_request(const httplib::Request& request, httplib::Response& respons
     return;
   }
   const Clock::time_point now = Clock::now();
-  if (keys.size() > 0 && !keys.next(now, {}).has_value()) {
+  if (keys.size() > 0 && !keys.any_usable(now)) {
     const auto wait = keys.soonest_usable(now) - now;
     const long long seconds =
         std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(wait).count());

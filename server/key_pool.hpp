@@ -27,6 +27,8 @@ public:
   // Return the next usable key's index, round-robin, skipping `tried`; nothing when every key not
   // tried is resting.
   std::optional<size_t> next(Clock::time_point now, const std::vector<size_t>& tried);
+  // Return whether some key is usable at `now`.
+  bool any_usable(Clock::time_point now) const { return soonest_usable(now) <= now; }
   // Return when the first resting key becomes usable again (now when one is usable).
   Clock::time_point soonest_usable(Clock::time_point now) const;
   // Rest the key at `index` until now + `duration` (never shortening a longer rest).

@@ -96,7 +96,9 @@ TEST_CASE("KeyPool: round-robin, rests, soonest recovery") {
   pool.rest(0, std::chrono::seconds(5), t0);
   pool.rest(2, std::chrono::seconds(20), t0);
   CHECK_FALSE(pool.next(t0, {}));
+  CHECK_FALSE(pool.any_usable(t0));
   CHECK(pool.soonest_usable(t0) == t0 + std::chrono::seconds(5));
+  CHECK(pool.any_usable(t0 + std::chrono::seconds(5)));
   CHECK(pool.next(t0 + std::chrono::seconds(6), {}) == std::optional<size_t>(0));
   pool.rest(0, std::chrono::seconds(1), t0); // never shortens a longer rest
   CHECK(pool.soonest_usable(t0) == t0 + std::chrono::seconds(5));
