@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <filesystem>
+#include <signal.h>
 #include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>
@@ -51,6 +52,27 @@ void write_all(int fd, const std::string& content, const std::string& path) {
   }
 }
 
+// Remove the temporary files that writers of `target` killed mid-write left behind: their names
+// carry the writer's pid, and a pid that no longer exists cannot be writing.
+void remove_orphaned_temporaries(const std::filesystem::path& dir, const std::string& prefix) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with(prefix)) {
+      continue;
+    }
+    const std::string pid_text =
+        name.substr(prefix.size(), name.find('.', prefix.size()) - prefix.size());
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos ||
+        pid_text.size() > 9) {
+      continue;
+    }
+    if (::kill(static_cast<pid_t>(std::stol(pid_text)), 0) != 0 && errno == ESRCH) {
+      ::unlink(entry.path().c_str());
+    }
+  }
+}
+
 } // namespace
 
 std::optional<std::string> read_file_if_exists(const std::string& path) {
@@ -95,7 +117,9 @@ void write_file_atomic(const std::string& path, const std::string& content, unsi
     }
   }
 
-  std::string temp = (dir / ("." + target.filename().string() + ".tmp.XXXXXX")).string();
+  const std::string prefix = "." + target.filename().string() + ".tmp.";
+  remove_orphaned_temporaries(dir, prefix);
+  std::string temp = (dir / (prefix + std::to_string(::getpid()) + ".XXXXXX")).string();
   FileDescriptor fd(::mkstemp(temp.data())); // created with mode 0600
   if (fd.get() < 0) {
     throw_errno("cannot create a temporary file in", dir.string());

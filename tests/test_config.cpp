@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <sys/stat.h>
+#include <unistd.h>
 
 using namespace agproxy;
 using agproxy::test::contains;
@@ -257,4 +258,19 @@ TEST_CASE("default_config") {
   CHECK(document.json["proxy"]["auth_mode"] == "auto");
   CHECK(document.json["proxy"]["port"] == 8045);
   CHECK(document.json["proxy"]["upstreams"].is_array());
+}
+
+TEST_CASE("write_file_atomic removes what dead writers left, not what live ones hold") {
+  TempDir dir;
+  const std::string path = dir.file("config.json");
+  const std::string dead = dir.file(".config.json.tmp.999999999.abcdef"); // no such pid
+  const std::string live = dir.file(".config.json.tmp." + std::to_string(getpid()) + ".abcdef");
+  const std::string other = dir.file(".other.json.tmp.999999999.abcdef");
+  for (const std::string& file : {dead, live, other}) {
+    agproxy::test::write_text(file, "{");
+  }
+  write_file_atomic(path, "{}\n");
+  CHECK_FALSE(std::filesystem::exists(dead));
+  CHECK(std::filesystem::exists(live));
+  CHECK(std::filesystem::exists(other));
 }
