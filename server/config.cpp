@@ -252,6 +252,24 @@ ProxySettings parse_proxy(const Source& source, const json& document) {
   if (const json* v = member(*proxy, "echo_model")) {
     settings.echo_model = boolean(source, "proxy.echo_model", *v);
   }
+  if (const json* v = member(*proxy, "auth_throttle")) {
+    if (!v->is_object()) {
+      source.wrong_type("proxy.auth_throttle", *v,
+                        "an object with max_failures, window_seconds, include_loopback");
+    }
+    ThrottleSettings& throttle = settings.auth_throttle;
+    if (const json* n = member(*v, "max_failures")) {
+      throttle.max_failures =
+          integer_in_range(source, "proxy.auth_throttle.max_failures", *n, 0, 1000000);
+    }
+    if (const json* n = member(*v, "window_seconds")) {
+      throttle.window = std::chrono::seconds(
+          integer_in_range(source, "proxy.auth_throttle.window_seconds", *n, 1, 86400));
+    }
+    if (const json* n = member(*v, "include_loopback")) {
+      throttle.include_loopback = boolean(source, "proxy.auth_throttle.include_loopback", *n);
+    }
+  }
   return settings;
 }
 

@@ -2,6 +2,7 @@
 
 #include "server/auth.hpp"
 #include "server/protocol.hpp"
+#include "server/throttle.hpp"
 
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -48,6 +49,8 @@ struct ProxySettings {
   int request_timeout = k_default_request_timeout;
   std::vector<Upstream> upstreams;
   std::optional<bool> echo_model;
+  // proxy.auth_throttle: the brute-force guard.
+  ThrottleSettings auth_throttle;
 };
 
 // Reads an environment variable; tests pass a map instead of the process environment.

@@ -102,6 +102,7 @@ std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& se
       AuthPolicy(effective_auth_mode(settings.auth_mode, lan_access), settings.api_key);
   config->request_timeout = std::chrono::seconds(settings.request_timeout);
   config->echo_model = settings.echo_model.value_or(settings.upstreams.empty());
+  config->auth_throttle = settings.auth_throttle;
   std::set<std::string> seen;
   if (config->echo_model) {
     seen.insert(k_echo_model);
@@ -272,6 +273,16 @@ void Gateway::handle(const httplib::Request& request, httplib::Response& respons
   const Protocol protocol = route_protocol(request.path);
   set_cors_headers(request, response);
 
+  const auto now = std::chrono::steady_clock::now();
+  if (auto wait = m_throttle.blocked(request.remote_addr, config->auth_throttle, now)) {
+    const std::string seconds = std::to_string(wait->count());
+    send_error(response, protocol, ErrorKind::rate_limited, "too_many_auth_failures",
+               "agproxy: too many failed authentications from " + request.remote_addr +
+                   "; retry in " + seconds + " s (proxy.auth_throttle)");
+    response.set_header("Retry-After", seconds);
+    response.set_header("x-agproxy-reason", "too_many_auth_failures");
+    return;
+  }
   AuthRequest auth{request.method, request.path, find_header(request, "Authorization"),
                    find_header(request, "x-api-key"), find_header(request, "x-goog-api-key")};
   const AuthDecision decision = decide(config->policy, auth);
@@ -280,7 +291,9 @@ void Gateway::handle(const httplib::Request& request, httplib::Response& respons
     // The one deny path: status, challenge, reason header, protocol-shaped body, counter, log.
     ++m_denials[static_cast<size_t>(decision.reason)];
     if (decision.reason == DenyReason::proxy_api_key_empty) {
-      m_logger.error(k_empty_key_log);
+      m_logger.error(k_empty_key_log); // the proxy's fault, not the client's: not counted
+    } else {
+      m_throttle.record_failure(request.remote_addr, config->auth_throttle, now);
     }
     send_error(response, protocol, ErrorKind::unauthenticated, to_string(decision.reason),
                describe_denial(decision, config->policy.mode()));

@@ -4,6 +4,7 @@
 #include "server/config.hpp"
 #include "server/key_pool.hpp"
 #include "server/log.hpp"
+#include "server/throttle.hpp"
 
 #include <array>
 #include <atomic>
@@ -42,6 +43,7 @@ struct RuntimeConfig {
   std::chrono::seconds request_timeout{k_default_request_timeout};
   // Whether the built-in agproxy-echo model answers.
   bool echo_model = true;
+  ThrottleSettings auth_throttle;
 };
 
 // Return the runtime config for `settings` on a listener whose LAN reachability is `lan_access`,
@@ -102,6 +104,8 @@ private:
   mutable std::mutex m_config_mutex;
   std::shared_ptr<const RuntimeConfig> m_config;
   std::array<std::atomic<uint64_t>, 5> m_denials{};
+  // Failed authentications per client address; outlives reloads.
+  AuthThrottle m_throttle;
 };
 
 } // namespace agproxy

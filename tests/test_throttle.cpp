@@ -1,0 +1,150 @@
+// The brute-force guard: failed authentications per client address.
+#include "server/config.hpp"
+#include "server/throttle.hpp"
+#include "tests/support.hpp"
+
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <nlohmann/json.hpp>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace agproxy;
+using agproxy::test::contains;
+using namespace std::chrono_literals;
+
+namespace {
+
+// GET /v1/models from source address `from` with `key`; returns the raw response head and body.
+std::string get_models_from(const char* from, int port, const std::string& key) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  inet_pton(AF_INET, from, &source.sin_addr);
+  bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source);
+  sockaddr_in target{};
+  target.sin_family = AF_INET;
+  target.sin_port = htons(static_cast<uint16_t>(port));
+  target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&target), sizeof target) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string request = "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                              "Authorization: Bearer " +
+                              key + "\r\n\r\n";
+  (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string response;
+  char buffer[4096];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 3000) <= 0) {
+      break;
+    }
+    const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) {
+      break;
+    }
+    response.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  return response;
+}
+
+} // namespace
+
+TEST_CASE("AuthThrottle") {
+  AuthThrottle throttle;
+  ThrottleSettings settings{3, 10s, false};
+  const auto t0 = AuthThrottle::Clock::now();
+  for (int i = 0; i < 10; ++i) {
+    throttle.record_failure("127.0.0.1", settings, t0); // loopback is trusted by default
+  }
+  CHECK_FALSE(throttle.blocked("127.0.0.1", settings, t0));
+  for (int i = 0; i < 2; ++i) {
+    throttle.record_failure("192.0.2.7", settings, t0);
+  }
+  CHECK_FALSE(throttle.blocked("192.0.2.7", settings, t0));
+  throttle.record_failure("192.0.2.7", settings, t0 + 1s);
+  CHECK(throttle.blocked("192.0.2.7", settings, t0 + 2s) ==
+        std::optional<std::chrono::seconds>(8s));
+  CHECK_FALSE(throttle.blocked("192.0.2.8", settings, t0 + 2s));  // other addresses are not
+  CHECK_FALSE(throttle.blocked("192.0.2.7", settings, t0 + 10s)); // the window has passed
+  // A new window starts from the next failure.
+  throttle.record_failure("192.0.2.7", settings, t0 + 11s);
+  CHECK_FALSE(throttle.blocked("192.0.2.7", settings, t0 + 11s));
+
+  settings.include_loopback = true;
+  for (int i = 0; i < 3; ++i) {
+    throttle.record_failure("::1", settings, t0);
+  }
+  CHECK(throttle.blocked("::1", settings, t0).has_value());
+  settings.max_failures = 0; // off
+  CHECK_FALSE(throttle.blocked("::1", settings, t0));
+
+  CHECK(is_loopback_address("127.0.0.2"));
+  CHECK(is_loopback_address("::ffff:127.0.0.1"));
+  CHECK_FALSE(is_loopback_address("10.0.0.1"));
+}
+
+TEST_CASE("proxy.auth_throttle in the config") {
+  const ConfigDocument defaults = parse_config("{}", "/c.json");
+  CHECK(defaults.settings.auth_throttle.max_failures == 20);
+  CHECK(defaults.settings.auth_throttle.window == 60s);
+  CHECK_FALSE(defaults.settings.auth_throttle.include_loopback);
+  const ConfigDocument set = parse_config(
+      R"({"proxy":{"auth_throttle":{"max_failures":5,"window_seconds":30,"include_loopback":true}}})",
+      "/c.json");
+  CHECK(set.settings.auth_throttle.max_failures == 5);
+  CHECK(set.settings.auth_throttle.window == 30s);
+  CHECK(set.settings.auth_throttle.include_loopback);
+  try {
+    (void)parse_config(R"({"proxy":{"auth_throttle":{"window_seconds":0}}})", "/c.json");
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(contains(e.what(), "proxy.auth_throttle.window_seconds"));
+  }
+}
+
+TEST_CASE("serve: an address with too many failed keys gets 429 until its window passes") {
+  using agproxy::test::k_key;
+  using agproxy::test::k_other;
+  agproxy::test::TempDir dir;
+  agproxy::test::write_text(
+      dir.file("c.json"),
+      nlohmann::json{{"proxy",
+                      {{"auth_mode", "strict"},
+                       {"api_key", k_key},
+                       {"auth_throttle",
+                        {{"max_failures", 3}, {"window_seconds", 2}, {"include_loopback", true}}}}}}
+          .dump());
+  agproxy::test::ServeProcess server({"--config", dir.file("c.json")}, {});
+  const auto first_failure = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    CHECK(get_models_from("127.0.0.1", server.port(), k_other).starts_with("HTTP/1.1 401"));
+  }
+  const std::string refused = get_models_from("127.0.0.1", server.port(), k_key);
+  CHECK(refused.starts_with("HTTP/1.1 429"));
+  CHECK(contains(refused, "Retry-After: "));
+  CHECK(contains(refused, "too_many_auth_failures"));
+  // Another address, even on loopback, is unaffected.
+  CHECK(get_models_from("127.0.0.2", server.port(), k_key).starts_with("HTTP/1.1 200"));
+  std::this_thread::sleep_until(first_failure + 2100ms);
+  CHECK(get_models_from("127.0.0.1", server.port(), k_key).starts_with("HTTP/1.1 200"));
+  CHECK(server.wait_for_log("reason=too_many_auth_failures"));
+}
+
+TEST_CASE("serve: loopback clients are not throttled unless configured") {
+  agproxy::test::TempDir dir;
+  agproxy::test::write_text(dir.file("c.json"),
+                            agproxy::test::config_json("strict", false, agproxy::test::k_key));
+  agproxy::test::ServeProcess server({"--config", dir.file("c.json")}, {});
+  for (int i = 0; i < 30; ++i) {
+    REQUIRE(get_models_from("127.0.0.1", server.port(), agproxy::test::k_other)
+                .starts_with("HTTP/1.1 401"));
+  }
+  CHECK(get_models_from("127.0.0.1", server.port(), agproxy::test::k_key)
+            .starts_with("HTTP/1.1 200"));
+}
