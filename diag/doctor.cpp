@@ -501,6 +501,17 @@ CheckResult Doctor::check_health() {
     return check;
   }
   check.status = CheckStatus::fail;
+  if (health.status == 429 && health.header("x-agproxy-reason") == "too_many_auth_failures") {
+    m_kind = ServerKind::agproxy;
+    const std::string wait = health.header("retry-after").value_or("?");
+    check.summary = "the proxy refuses this address for " + wait +
+                    " s after too many failed keys (proxy.auth_throttle)";
+    check.detail = "Every request from here gets 429 until the window ends, the right key "
+                   "included; the failed keys came from a client on this address.";
+    check.fix = "wait " + wait + " s, then send the right key (agproxy key show --reveal" +
+                config_flag() + "); loopback is exempt unless auth_throttle.include_loopback";
+    return check;
+  }
   if (health.status == 404) {
     check.summary = "GET /healthz answered 404: the server at " + m_target.base +
                     " is not agproxy or Antigravity Tools";

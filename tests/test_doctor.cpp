@@ -512,3 +512,24 @@ TEST_CASE("render_text: marks, colour only when asked, the verdict last") {
   CHECK(as_json["config"].is_null());
   CHECK(as_json["checks"][1]["status"] == "skip");
 }
+
+TEST_CASE("doctor: an address refused by the brute-force guard") {
+  TempDir dir;
+  write_text(dir.file("config.json"),
+             json{{"proxy",
+                   {{"auth_mode", "strict"},
+                    {"api_key", k_key},
+                    {"auth_throttle", {{"max_failures", 2}, {"include_loopback", true}}}}}}
+                 .dump());
+  ServeProcess server({"--config", dir.file("config.json")}, {});
+  const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+  httplib::Client client("127.0.0.1", server.port());
+  for (int i = 0; i < 2; ++i) {
+    auto denied = client.Get("/v1/models", {{"Authorization", std::string("Bearer ") + k_other}});
+    REQUIRE(denied);
+  }
+  const Outcome out = doctor({"--config", dir.file("config.json"), "--url", url});
+  CHECK(out.exit_code == 1);
+  CHECK(out.verdict() == "health.probe");
+  CHECK(contains(out.summary("health.probe"), "after too many failed keys"));
+}
