@@ -46,6 +46,12 @@ void write_text(const std::string& path, const std::string& content);
 // Return the contents of `path` ("" when missing).
 std::string read_text(const std::string& path);
 
+// One HTTP exchange over a raw socket to 127.0.0.1:`port`, from source address `from`: `request`
+// is sent as is; returns what came back until the server closed the connection or `timeout` passed.
+std::string raw_exchange(int port, const std::string& request,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(3),
+                         const char* from = "127.0.0.1");
+
 // Environment for a child: a minimal base (PATH, HOME) plus these variables, nothing inherited.
 using Env = std::map<std::string, std::string>;
 

@@ -42,38 +42,6 @@ httplib::Headers bearer(const std::string& key) {
   return {{"Authorization", "Bearer " + key}};
 }
 
-// One HTTP exchange over a raw socket: `request` is sent as is; returns what came back until the
-// server closed the connection or `timeout` passed.
-std::string raw_exchange(int port, const std::string& request,
-                         std::chrono::milliseconds timeout = 3s) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    close(fd);
-    return "";
-  }
-  (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string response;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 50) <= 0) {
-      continue;
-    }
-    char buffer[4096];
-    const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) {
-      break;
-    }
-    response.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  return response;
-}
-
 long listen_overflows() {
   std::ifstream in("/proc/net/netstat");
   std::string header, values;

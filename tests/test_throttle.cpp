@@ -3,13 +3,8 @@
 #include "server/throttle.hpp"
 #include "tests/support.hpp"
 
-#include <arpa/inet.h>
 #include <doctest/doctest.h>
-#include <netinet/in.h>
 #include <nlohmann/json.hpp>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 using namespace agproxy;
 using agproxy::test::contains;
@@ -17,40 +12,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// GET /v1/models from source address `from` with `key`; returns the raw response head and body.
+// GET /v1/models from source address `from` with `key`; returns the raw response.
 std::string get_models_from(const char* from, int port, const std::string& key) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in source{};
-  source.sin_family = AF_INET;
-  inet_pton(AF_INET, from, &source.sin_addr);
-  bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source);
-  sockaddr_in target{};
-  target.sin_family = AF_INET;
-  target.sin_port = htons(static_cast<uint16_t>(port));
-  target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&target), sizeof target) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string request = "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                              "Authorization: Bearer " +
-                              key + "\r\n\r\n";
-  (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string response;
-  char buffer[4096];
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 3000) <= 0) {
-      break;
-    }
-    const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) {
-      break;
-    }
-    response.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  return response;
+  return agproxy::test::raw_exchange(port,
+                                     "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                     "Authorization: Bearer " +
+                                         key + "\r\n\r\n",
+                                     std::chrono::seconds(3), from);
 }
 
 } // namespace
