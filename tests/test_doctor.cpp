@@ -103,16 +103,23 @@ Outcome doctor(std::vector<std::string> args, Env env = {}) {
   return outcome;
 }
 
-int unused_port() {
+// Return a socket bound to an ephemeral port on 127.0.0.1, and set `port` to that port.
+int bind_loopback(int& port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
   socklen_t length = sizeof address;
   getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd); // nothing listens there now
-  return ntohs(address.sin_port);
+  port = ntohs(address.sin_port);
+  return fd;
+}
+
+int unused_port() {
+  int port = 0;
+  close(bind_loopback(port)); // nothing listens there now
+  return port;
 }
 
 struct Proxy {
@@ -261,15 +268,10 @@ TEST_CASE("doctor: nothing listening answers within the timeout, exit 3") {
 
 TEST_CASE("doctor: a port that accepts but never answers, and one that does not speak HTTP") {
   // A listening socket nobody accepts from: connects succeed (the kernel queues them), no answer.
-  const int silent = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(silent, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  int silent_port = 0;
+  const int silent = bind_loopback(silent_port);
   REQUIRE(listen(silent, 16) == 0);
-  socklen_t length = sizeof address;
-  getsockname(silent, reinterpret_cast<sockaddr*>(&address), &length);
-  const std::string silent_url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  const std::string silent_url = "http://127.0.0.1:" + std::to_string(silent_port);
   const auto start = std::chrono::steady_clock::now();
   const RunResult timed_out =
       run_agproxy({"doctor", "401", "--json", "--timeout", "1", "--url", silent_url}, {});
@@ -280,14 +282,9 @@ TEST_CASE("doctor: a port that accepts but never answers, and one that does not 
   close(silent);
 
   // A server that greets in another protocol.
-  const int other = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in other_address{};
-  other_address.sin_family = AF_INET;
-  other_address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(other, reinterpret_cast<sockaddr*>(&other_address), sizeof other_address) == 0);
+  int other_port = 0;
+  const int other = bind_loopback(other_port);
   REQUIRE(listen(other, 16) == 0);
-  length = sizeof other_address;
-  getsockname(other, reinterpret_cast<sockaddr*>(&other_address), &length);
   std::thread greeter([other] {
     const int client = accept(other, nullptr, nullptr);
     const std::string banner = "SSH-2.0-OpenSSH_9.2\r\n";
@@ -295,10 +292,8 @@ TEST_CASE("doctor: a port that accepts but never answers, and one that does not 
     std::this_thread::sleep_for(200ms);
     close(client);
   });
-  const RunResult not_http =
-      run_agproxy({"doctor", "401", "--json", "--url",
-                   "http://127.0.0.1:" + std::to_string(ntohs(other_address.sin_port))},
-                  {});
+  const RunResult not_http = run_agproxy(
+      {"doctor", "401", "--json", "--url", "http://127.0.0.1:" + std::to_string(other_port)}, {});
   greeter.join();
   close(other);
   CHECK(not_http.exit_code == 3);
