@@ -391,7 +391,7 @@ ConfigDocument parse_config(std::string_view text, const std::string& path) {
     // Parse again with exceptions on for the position of the first error.
     try {
       const json again = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) { // parse_error, or out_of_range for a number like 1E999
       std::string what = e.what();
       if (auto bracket = what.find("] ");
           what.starts_with("[json") && bracket != std::string::npos) {

@@ -4,6 +4,7 @@
 #include "server/respond.hpp"
 #include "server/routing.hpp"
 #include "server/secret.hpp"
+#include "server/sse.hpp"
 #include "server/text.hpp"
 #include "server/upstream_transfer.hpp"
 
@@ -93,18 +94,18 @@ void relay(std::shared_ptr<UpstreamTransfer> transfer, httplib::Response& respon
   }
   auto last_data = std::make_shared<Clock::time_point>(Clock::now());
   auto last_write = std::make_shared<Clock::time_point>(Clock::now());
-  auto at_boundary = std::make_shared<bool>(true); // the last byte written ended an event
+  auto framing = std::make_shared<SseFraming>(); // where events end, for the heartbeat
   response.set_chunked_content_provider(
       content_type.empty() ? "application/octet-stream" : content_type,
-      [transfer, last_data, last_write, at_boundary, event_stream, idle_timeout, upstream,
+      [transfer, last_data, last_write, framing, event_stream, idle_timeout, upstream,
        &logger](size_t, httplib::DataSink& sink) {
         std::string chunk;
         const bool more = transfer->read(chunk, std::chrono::milliseconds(100));
         const Clock::time_point now = Clock::now();
         if (!chunk.empty()) {
           *last_data = now;
-          *at_boundary = chunk.ends_with("\n\n");
-        } else if (event_stream && *at_boundary && now - *last_write > k_heartbeat) {
+          framing->feed(chunk);
+        } else if (event_stream && framing->at_boundary() && now - *last_write > k_heartbeat) {
           // A comment line, which SSE readers skip: while the provider is silent, it is the only
           // way to learn that the client left (a write to a closed connection fails).
           chunk = ":\n\n";

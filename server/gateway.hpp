@@ -16,8 +16,8 @@
 #include <vector>
 
 namespace httplib {
-class Request;
-class Response;
+struct Request;
+struct Response;
 } // namespace httplib
 
 namespace agproxy {

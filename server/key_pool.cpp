@@ -5,6 +5,13 @@
 
 namespace agproxy {
 
+namespace {
+
+// The longest rest a Retry-After can ask for (nine digits of delta-seconds, ~31 years).
+constexpr time_t k_max_retry_after_seconds = 999'999'999;
+
+} // namespace
+
 KeyPool::KeyPool(std::vector<std::string> keys)
     : m_keys(std::move(keys)), m_usable_from(m_keys.size(), Clock::time_point::min()) {}
 
@@ -41,7 +48,7 @@ std::optional<std::chrono::seconds> parse_retry_after(const std::string& value,
     return std::nullopt;
   }
   if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    if (value.size() > 9) {
+    if (value.size() > 9) { // more than k_max_retry_after_seconds
       return std::nullopt;
     }
     return std::chrono::seconds(std::stol(value));
@@ -50,9 +57,10 @@ std::optional<std::chrono::seconds> parse_retry_after(const std::string& value,
   if (when < 0) {
     return std::nullopt;
   }
-  const auto delta = std::chrono::system_clock::from_time_t(when) - now;
-  return std::chrono::seconds(
-      std::max<long long>(0, std::chrono::duration_cast<std::chrono::seconds>(delta).count()));
+  // In whole seconds of time_t: a date thousands of years ahead would overflow the clock's
+  // nanoseconds. Capped like the delta-seconds form.
+  const time_t delta = when - std::chrono::system_clock::to_time_t(now);
+  return std::chrono::seconds(std::clamp<time_t>(delta, 0, k_max_retry_after_seconds));
 }
 
 } // namespace agproxy

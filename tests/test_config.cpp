@@ -113,6 +113,8 @@ TEST_CASE("parse_config: errors name the field, the value and the file") {
       {R"([1,2])", {"top level", "JSON object"}},
       {R"({"proxy":{"port":8045,}})", {"/cfg.json is not valid JSON", "line 1"}},
       {"", {"/cfg.json is not valid JSON"}},
+      // Found by tests/fuzz: a number too large for a double was an uncaught exception.
+      {R"({"proxy":{"port":7E777777}})", {"/cfg.json is not valid JSON", "number overflow"}},
   };
   for (const Row& row : table) {
     CAPTURE(row.text);

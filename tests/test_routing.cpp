@@ -115,4 +115,9 @@ TEST_CASE("parse_retry_after") {
   CHECK(parse_retry_after(text, now) == std::optional<std::chrono::seconds>(30));
   CHECK_FALSE(parse_retry_after("", now));
   CHECK_FALSE(parse_retry_after("soon", now));
+  // Found by tests/fuzz: a date in the year 20000 overflowed the clock; it is capped instead.
+  CHECK(parse_retry_after("Wed, 21 Oct 20000 07:28:00 GMT", now) ==
+        std::optional<std::chrono::seconds>(999'999'999));
+  CHECK(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now) ==
+        std::optional<std::chrono::seconds>(0));
 }
