@@ -64,6 +64,9 @@ struct ListenOptions {
   size_t workers = k_default_workers;
   int backlog = 4096;
   size_t max_body_bytes = 32u << 20;
+  // How long a request's line and headers may take, from the arrival of its first bytes (a client
+  // trickling them is cut off then).
+  std::chrono::milliseconds header_timeout{10'000};
 };
 
 // The HTTP front of agproxy: binds, authenticates every request with decide(), answers the routes
