@@ -13,6 +13,13 @@ namespace agproxy {
 
 namespace {
 
+// The most a request line and its headers may take together (nginx allows 4 × 8 KiB).
+constexpr size_t k_max_header_bytes = 64 << 10;
+
+// How long, and how much, linger() reads and drops before closing.
+constexpr auto k_linger = std::chrono::milliseconds(500);
+constexpr size_t k_linger_bytes = 4 << 20;
+
 // Held response bytes are sent once this many wait.
 constexpr size_t k_hold_limit = 64 << 10;
 
@@ -42,8 +49,9 @@ void address_of(int sock, SocketName name_of, std::string& ip, int& port) {
 } // namespace
 
 ConnectionStream::ConnectionStream(int sock, std::chrono::milliseconds read_timeout,
-                                   std::chrono::milliseconds write_timeout)
-    : m_sock(sock), m_read_timeout(read_timeout), m_write_timeout(write_timeout) {
+                                   std::chrono::milliseconds write_timeout, size_t max_body)
+    : m_sock(sock), m_read_timeout(read_timeout), m_write_timeout(write_timeout),
+      m_body_limit(2 * max_body + (64 << 10)) {
   fcntl(m_sock, F_SETFL, fcntl(m_sock, F_GETFL) | O_NONBLOCK);
   int yes = 1;
   setsockopt(m_sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
@@ -86,7 +94,25 @@ bool ConnectionStream::wait_for_request(std::chrono::milliseconds idle, int stop
 
 void ConnectionStream::start_request(std::chrono::milliseconds limit) {
   m_headers_deadline = Clock::now() + limit;
+  m_header_bytes_left = k_max_header_bytes;
   m_hold_next = true;
+}
+
+void ConnectionStream::headers_complete() {
+  m_headers_deadline.reset();
+  m_body_bytes_left = m_body_limit;
+  m_body_too_large = false;
+}
+
+ssize_t ConnectionStream::count_body(ssize_t n) {
+  if (n > 0 && !m_headers_deadline) {
+    if (static_cast<size_t>(n) > m_body_bytes_left) {
+      m_body_too_large = true;
+      return -1;
+    }
+    m_body_bytes_left -= static_cast<size_t>(n);
+  }
+  return n;
 }
 
 bool ConnectionStream::is_readable() const {
@@ -99,7 +125,17 @@ bool ConnectionStream::is_writable() const {
 
 ssize_t ConnectionStream::read(char* ptr, size_t size) {
   if (m_begin < m_end) {
-    const size_t n = std::min(size, m_end - m_begin);
+    size_t n = std::min(size, m_end - m_begin);
+    if (m_headers_deadline) {
+      // Too many or too long headers: the parser then answers 400 and the connection ends.
+      if (m_header_bytes_left == 0) {
+        return -1;
+      }
+      n = std::min(n, m_header_bytes_left);
+      m_header_bytes_left -= n;
+    } else if (count_body(static_cast<ssize_t>(n)) < 0) {
+      return -1;
+    }
     std::memcpy(ptr, m_buffer + m_begin, n);
     m_begin += n;
     return static_cast<ssize_t>(n);
@@ -118,7 +154,7 @@ ssize_t ConnectionStream::read(char* ptr, size_t size) {
     const ssize_t n = ::recv(m_sock, direct ? ptr : m_buffer, direct ? size : sizeof m_buffer, 0);
     if (n > 0) {
       if (direct) {
-        return n;
+        return count_body(n);
       }
       m_begin = 0;
       m_end = static_cast<size_t>(n);
@@ -167,6 +203,27 @@ bool ConnectionStream::flush() const {
   }
   m_held.clear();
   return !m_broken;
+}
+
+void ConnectionStream::linger() {
+  if (!flush()) {
+    return;
+  }
+  ::shutdown(m_sock, SHUT_WR);
+  const auto until = Clock::now() + k_linger;
+  size_t dropped = 0;
+  while (dropped < k_linger_bytes) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+    pollfd p{m_sock, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      return;
+    }
+    const ssize_t n = ::recv(m_sock, m_buffer, sizeof m_buffer, 0);
+    if (n <= 0) {
+      return;
+    }
+    dropped += static_cast<size_t>(n);
+  }
 }
 
 void ConnectionStream::get_remote_ip_and_port(std::string& ip, int& port) const {

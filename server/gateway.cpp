@@ -4,6 +4,7 @@
 #include "server/forward.hpp"
 #include "server/protocol.hpp"
 #include "server/respond.hpp"
+#include "server/text.hpp"
 #include "version.hpp"
 
 #include <cerrno>
@@ -66,6 +67,67 @@ bool is_glob(std::string_view pattern) {
   return pattern.find_first_of("*?[") != std::string_view::npos;
 }
 
+std::string too_large_message(size_t max_body) {
+  return "agproxy: the request body is larger than the proxy accepts (" +
+         std::to_string(max_body >> 20) + " MiB)";
+}
+
+// Why a request's body cannot be read safely.
+struct FramingProblem {
+  ErrorKind kind;
+  const char* code;
+  std::string message;
+};
+
+// Return what is wrong with `headers` or with how they frame the body, or nothing: a name that is
+// not a token, a value with NUL or CR; a Content-Length that is not one number, several that
+// differ, one above `max_body`; a Transfer-Encoding other than chunked (the only one httplib
+// decodes) or one next to a Content-Length.
+std::optional<FramingProblem> request_framing_problem(const httplib::Headers& headers,
+                                                      size_t max_body) {
+  const auto bad = [](std::string message) {
+    return FramingProblem{ErrorKind::bad_request, "bad_request", "agproxy: " + message};
+  };
+  for (const auto& [name, value] : headers) {
+    // RFC 9110 §5.1, §5.5: a name is a token (this also refuses obs-fold continuation lines, which
+    // httplib reads as a header whose name starts with a space); a value has no NUL or CR.
+    if (name.empty() || name.find_first_not_of("!#$%&'*+-.^_`|~0123456789"
+                                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                               "abcdefghijklmnopqrstuvwxyz") != std::string::npos) {
+      return bad("a header name is not a valid HTTP token");
+    }
+    if (value.find_first_of(std::string_view("\0\r", 2)) != std::string::npos) {
+      return bad("a header value contains NUL or CR");
+    }
+  }
+  const auto [te_begin, te_end] = headers.equal_range("Transfer-Encoding");
+  const auto [cl_begin, cl_end] = headers.equal_range("Content-Length");
+  if (te_begin != te_end) {
+    if (cl_begin != cl_end) {
+      return bad("the request has both Transfer-Encoding and Content-Length; send one");
+    }
+    if (std::next(te_begin) != te_end || !iequals(te_begin->second, "chunked")) {
+      return bad("Transfer-Encoding other than chunked is not supported");
+    }
+    return std::nullopt;
+  }
+  for (auto it = cl_begin; it != cl_end; ++it) {
+    const std::string& value = it->second;
+    if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
+      return bad("Content-Length must be a number of bytes");
+    }
+    if (value != cl_begin->second) {
+      return bad("the request has several Content-Length headers that differ");
+    }
+  }
+  if (cl_begin != cl_end && (cl_begin->second.size() > 15 ||
+                             std::strtoull(cl_begin->second.c_str(), nullptr, 10) > max_body)) {
+    return FramingProblem{ErrorKind::payload_too_large, "request_too_large",
+                          too_large_message(max_body)};
+  }
+  return std::nullopt;
+}
+
 void set_cors_headers(const httplib::Request& request, httplib::Response& response) {
   if (request.has_header("Origin")) {
     response.set_header("Access-Control-Allow-Origin", "*");
@@ -116,7 +178,7 @@ private:
         seconds(read_timeout_sec_) + microseconds(read_timeout_usec_));
     const auto write_timeout = std::chrono::duration_cast<milliseconds>(
         seconds(write_timeout_sec_) + microseconds(write_timeout_usec_));
-    ConnectionStream stream(sock, read_timeout, write_timeout);
+    ConnectionStream stream(sock, read_timeout, write_timeout, payload_max_length_);
     t_connection = &stream;
     bool ok = false;
     for (size_t left = keep_alive_max_count_; left > 0 && svr_sock_ != INVALID_SOCKET; --left) {
@@ -131,6 +193,9 @@ private:
       }
     }
     t_connection = nullptr;
+    if (stream.close_requested()) {
+      stream.linger();
+    }
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
     return ok;
@@ -208,14 +273,11 @@ Gateway::Gateway(Logger& logger, ListenOptions options, std::shared_ptr<const Ru
         if (t_connection) {
           t_connection->headers_complete();
         }
-        // Refuse an announced oversize body before reading it: httplib would drain it first.
-        const auto length = request.headers.find("Content-Length");
-        if (length != request.headers.end() && length->second.size() < 20 &&
-            std::strtoull(length->second.c_str(), nullptr, 10) > max_body) {
-          send_error(response, route_protocol(request.path), ErrorKind::payload_too_large,
-                     "request_too_large",
-                     "agproxy: the request body is larger than the proxy accepts (" +
-                         std::to_string(max_body >> 20) + " MiB)");
+        // Refuse a body that is announced too large, or framed ambiguously, before reading it:
+        // httplib would drain the one and misread the other (request smuggling).
+        if (const auto problem = request_framing_problem(request.headers, max_body)) {
+          send_error(response, route_protocol(request.path), problem->kind, problem->code,
+                     problem->message);
           // The body is not read, so what follows on the connection is not a request.
           response.set_header("Connection", "close");
           if (t_connection) {
@@ -224,6 +286,21 @@ Gateway::Gateway(Logger& logger, ListenOptions options, std::shared_ptr<const Ru
           return httplib::Server::HandlerResponse::Handled;
         }
         return httplib::Server::HandlerResponse::Unhandled;
+      });
+  // httplib answers "100 Continue" before the pre-routing handler runs: refuse there first.
+  server.set_expect_100_continue_handler(
+      [max_body](const httplib::Request& request, httplib::Response& response) {
+        const auto problem = request_framing_problem(request.headers, max_body);
+        if (!problem) {
+          return 100;
+        }
+        send_error(response, route_protocol(request.path), problem->kind, problem->code,
+                   problem->message);
+        response.set_header("Connection", "close");
+        if (t_connection) {
+          t_connection->close_after_response();
+        }
+        return response.status;
       });
   auto handler = [this](const httplib::Request& request, httplib::Response& response) {
     handle(request, response);
@@ -239,9 +316,12 @@ Gateway::Gateway(Logger& logger, ListenOptions options, std::shared_ptr<const Ru
 
   // The HandlerWithResponse form: the plain form would overwrite the bodies of our own errors.
   server.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request& request, httplib::Response& response) {
+      [max_body](const httplib::Request& request, httplib::Response& response) {
         if (!response.body.empty() || response.status < 400) {
           return httplib::Server::HandlerResponse::Unhandled;
+        }
+        if (response.status == 400 && t_connection && t_connection->body_too_large()) {
+          response.status = 413; // a chunked body past the limit: httplib saw a read error
         }
         // httplib's own errors (a request it could not parse, too long, too large): where the
         // next request would start is unknown, so the connection ends with this answer.
@@ -257,7 +337,7 @@ Gateway::Gateway(Logger& logger, ListenOptions options, std::shared_ptr<const Ru
         send_error(response, route_protocol(request.path), kind,
                    kind == ErrorKind::payload_too_large ? "request_too_large" : "bad_request",
                    kind == ErrorKind::payload_too_large
-                       ? "agproxy: the request body is larger than the proxy accepts"
+                       ? too_large_message(max_body)
                        : "agproxy: the HTTP request could not be processed");
         response.status = status;
         return httplib::Server::HandlerResponse::Handled;
@@ -338,6 +418,11 @@ void Gateway::handle(const httplib::Request& request, httplib::Response& respons
   const Protocol protocol = route_protocol(request.path);
   set_cors_headers(request, response);
 
+  if (request.body.size() > m_options.max_body_bytes) { // chunked: the length was not announced
+    send_error(response, protocol, ErrorKind::payload_too_large, "request_too_large",
+               too_large_message(m_options.max_body_bytes));
+    return;
+  }
   const auto now = std::chrono::steady_clock::now();
   if (auto wait = m_throttle.blocked(request.remote_addr, config->auth_throttle, now)) {
     const std::string seconds = std::to_string(wait->count());

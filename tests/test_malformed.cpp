@@ -1,0 +1,361 @@
+// Hostile and broken HTTP over raw sockets, against an in-process gateway: every case ends with a
+// 4xx or a closed connection within a bounded time, and other clients are answered throughout.
+#include "server/gateway.hpp"
+#include "server/log.hpp"
+#include "tests/support.hpp"
+
+#include <arpa/inet.h>
+#include <atomic>
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <regex>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace agproxy;
+using namespace agproxy::test;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto k_header_timeout = 1000ms;
+constexpr size_t k_max_body = 1 << 20;
+
+// A gateway on an ephemeral loopback port (strict auth, the echo model), served on a thread.
+class TestGateway {
+public:
+  TestGateway()
+      : m_logger(LogLevel::info, LogFormat::text, [this](std::string_view line) {
+          std::lock_guard lock(m_mutex);
+          m_log.emplace_back(line);
+        }) {
+    ProxySettings settings;
+    settings.auth_mode = AuthMode::strict;
+    settings.api_key = k_key;
+    ListenOptions options;
+    options.port = 0;
+    options.workers = 64;
+    options.header_timeout = k_header_timeout;
+    options.max_body_bytes = k_max_body;
+    m_gateway = std::make_unique<Gateway>(
+        m_logger, options,
+        make_runtime_config(settings, false, [](std::string_view) { return std::nullopt; }));
+    m_port = m_gateway->bind();
+    m_thread = std::thread([this] { m_gateway->run(); });
+  }
+  ~TestGateway() {
+    m_gateway->stop();
+    m_thread.join();
+  }
+  int port() const { return m_port; }
+
+private:
+  std::mutex m_mutex;
+  std::vector<std::string> m_log;
+  Logger m_logger;
+  std::unique_ptr<Gateway> m_gateway;
+  int m_port = 0;
+  std::thread m_thread;
+};
+
+// What a raw exchange produced.
+struct Outcome {
+  std::vector<int> statuses; // the status of each response, in order
+  bool closed = false;       // the server closed the connection
+  Clock::duration elapsed{}; // until the last response began or the connection closed
+  std::string text;
+};
+
+// One scripted client: `pieces` sent `gap` apart (stopping if the server closes), then an optional
+// half-close; what comes back is read until the server closes or stays silent for 300 ms after
+// answering (or `timeout` passes).
+struct Script {
+  std::vector<std::string> pieces;
+  std::chrono::milliseconds gap{0};
+  bool half_close = false;
+};
+
+Outcome play(int port, const Script& script, std::chrono::milliseconds timeout = 5s) {
+  Outcome outcome;
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in target{};
+  target.sin_family = AF_INET;
+  target.sin_port = htons(static_cast<uint16_t>(port));
+  target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&target), sizeof target) == 0);
+  const auto start = Clock::now();
+  Clock::time_point last_data = start;
+  // Read what is there for up to `wait`; return false once the server has closed.
+  const auto take = [&](std::chrono::milliseconds wait) {
+    const auto until = Clock::now() + wait;
+    while (Clock::now() < until) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 10) <= 0) {
+        continue;
+      }
+      char buffer[65536];
+      const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) {
+        outcome.closed = true;
+        outcome.elapsed = Clock::now() - start;
+        return false;
+      }
+      if (outcome.text.find("HTTP/1.1 ", outcome.text.size() > 16 ? outcome.text.size() - 16 : 0) ==
+          std::string::npos) {
+        last_data = Clock::now();
+      }
+      outcome.text.append(buffer, static_cast<size_t>(n));
+      outcome.elapsed = last_data - start;
+    }
+    return true;
+  };
+  bool open = true;
+  for (const std::string& piece : script.pieces) {
+    if (send(fd, piece.data(), piece.size(), MSG_NOSIGNAL) < 0 || !(open = take(script.gap))) {
+      break;
+    }
+  }
+  if (open && script.half_close) {
+    shutdown(fd, SHUT_WR);
+  }
+  const auto deadline = start + timeout;
+  while (open && Clock::now() < deadline) {
+    const size_t before = outcome.text.size();
+    open = take(300ms);
+    if (open && before == outcome.text.size() && !outcome.text.empty()) {
+      break; // answered, then silent: a kept-alive connection
+    }
+  }
+  close(fd);
+  static const std::regex status_line(R"(HTTP/1\.1 (\d{3}) )");
+  for (auto it = std::sregex_iterator(outcome.text.begin(), outcome.text.end(), status_line);
+       it != std::sregex_iterator(); ++it) {
+    outcome.statuses.push_back(std::stoi((*it)[1]));
+  }
+  return outcome;
+}
+
+std::string get(const std::string& path, const std::string& headers = "") {
+  return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "\r\n";
+}
+
+const std::string k_auth = std::string("Authorization: Bearer ") + k_key + "\r\n";
+
+// Requests for /v1/chat/completions with the key and these framing headers and body bytes.
+std::string post(const std::string& framing, const std::string& body) {
+  return "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n" + k_auth +
+         "Content-Type: application/json\r\n" + framing + "\r\n" + body;
+}
+
+const std::string k_chat =
+    R"({"model":"agproxy-echo","messages":[{"role":"user","content":"hi"}]})";
+
+// `count` chunks of `size` bytes each, then the last chunk.
+std::string chunks(size_t size, size_t count) {
+  std::string body;
+  char head[32];
+  std::snprintf(head, sizeof head, "%zx\r\n", size);
+  for (size_t i = 0; i < count; ++i) {
+    body += head + std::string(size, 'x') + "\r\n";
+  }
+  return body + "0\r\n\r\n";
+}
+
+std::string many_headers(size_t count) {
+  std::string headers;
+  for (size_t i = 0; i < count; ++i) {
+    headers += "X-Filler-" + std::to_string(i) + ": value\r\n";
+  }
+  return headers;
+}
+
+// A well-formed client that asks for /healthz every 20 ms until stopped, counting the outcomes.
+class Bystander {
+public:
+  explicit Bystander(int port)
+      : m_thread([this, port] {
+          httplib::Client client("127.0.0.1", port);
+          client.set_connection_timeout(2, 0);
+          client.set_read_timeout(2, 0);
+          client.set_keep_alive(false);
+          while (!m_stop) {
+            const auto result =
+                client.Get("/healthz", {{"Authorization", std::string("Bearer ") + k_key}});
+            (result && result->status == 200 ? m_answered : m_failed)++;
+            std::this_thread::sleep_for(20ms);
+          }
+        }) {}
+  ~Bystander() { stop(); }
+  void stop() {
+    m_stop = true;
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
+  }
+  int answered() const { return m_answered; }
+  int failed() const { return m_failed; }
+
+private:
+  std::atomic<bool> m_stop{false};
+  std::atomic<int> m_answered{0}, m_failed{0};
+  std::thread m_thread;
+};
+
+// In a case's statuses: any status from 400 to 499.
+constexpr int k_any_4xx = 0;
+
+// What a case must end with: these statuses in order (then anything), or, when `statuses` is
+// empty, a close with no answer at all.
+struct Case {
+  const char* name;
+  Script script;
+  std::vector<int> statuses;
+  bool must_close = true;
+};
+
+} // namespace
+
+TEST_CASE("serve: malformed HTTP gets a 4xx or a closed connection, others are still served") {
+  TestGateway gateway;
+  Bystander bystander(gateway.port());
+  const std::string long_uri = "/v1/models?" + std::string(100'000, 'a');
+  const std::string chunked = "Transfer-Encoding: chunked\r\n";
+  std::string trickle_headers;
+  for (char c : get("/healthz", "X-Slow: " + std::string(200, 'z') + "\r\n")) {
+    trickle_headers += c;
+  }
+  std::vector<std::string> trickle;
+  for (char c : trickle_headers) {
+    trickle.emplace_back(1, c);
+  }
+
+  const Case cases[] = {
+      // The request line.
+      {"not HTTP at all", {{"GARBAGE\r\n\r\n"}}, {400}},
+      {"no HTTP version", {{"GET /healthz\r\n\r\n"}}, {400}},
+      {"unknown HTTP version", {{"GET /healthz HTTP/9.9\r\n\r\n"}}, {400}},
+      {"a fourth word in the request line",
+       {{"GET /healthz HTTP/1.1 x\r\nHost: a\r\n\r\n"}},
+       {400}},
+      {"unknown method", {{"BREW /v1/models HTTP/1.1\r\nHost: a\r\n\r\n"}}, {400}},
+      {"lowercase method", {{"get /healthz HTTP/1.1\r\nHost: a\r\n\r\n"}}, {400}},
+      {"TRACE", {{"TRACE / HTTP/1.1\r\nHost: a\r\n\r\n"}}, {400}},
+      {"CONNECT", {{"CONNECT api.openai.com:443 HTTP/1.1\r\nHost: a\r\n\r\n"}}, {400}},
+      {"a TLS ClientHello on the plain port",
+       {{std::string("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 11) + "\r\n\r\n"}},
+       {400}},
+      {"NUL in the path", {{std::string("GET /heal\0thz HTTP/1.1\r\nHost: a\r\n\r\n", 35)}}, {400}},
+      {"a 10 kB URI", {{get("/v1/models?" + std::string(10'000, 'a'), k_auth)}}, {414}},
+      {"a 100 kB URI (past the 64 KiB for a request's head)", {{get(long_uri, k_auth)}}, {}},
+      {"a 10 kB method", {{std::string(10'000, 'G') + " / HTTP/1.1\r\n\r\n"}}, {414}},
+      {"only CRLFs, then a half-close", {{"\r\n\r\n"}, 0ms, true}, {400}},
+      // Headers.
+      {"a 100 kB header",
+       {{get("/healthz", "X-Big: " + std::string(100'000, 'b') + "\r\n")}},
+       {400}},
+      {"10,000 headers", {{get("/healthz", many_headers(10'000))}}, {400}},
+      // httplib skips a line without a colon; the request is judged on the rest (no key: 401).
+      {"a header line without a colon", {{get("/healthz", "NoColonHere\r\n")}}, {401}, false},
+      {"a space inside a header name", {{get("/v1/models", "Bad Name: x\r\n" + k_auth)}}, {400}},
+      {"NUL in the key header",
+       {{get("/v1/models", std::string("Authorization: Bearer sk-\0x\r\n", 29))}},
+       {400}},
+      {"a bare CR inside a header value",
+       {{get("/v1/models", "Authorization: Bearer a\rb\r\n")}},
+       {400}},
+      // The continuation line has no colon, so it is skipped: "Bearer" alone is malformed.
+      {"an obs-fold continuation of the key header",
+       {{get("/v1/models", "Authorization: Bearer\r\n " + std::string(k_key) + "\r\n")}},
+       {401},
+       false},
+      // Bodies.
+      {"Content-Length not a number", {{post("Content-Length: abc\r\n", k_chat)}}, {400}},
+      {"Content-Length negative", {{post("Content-Length: -1\r\n", k_chat)}}, {400}},
+      {"two Content-Lengths that differ",
+       {{post("Content-Length: 5\r\nContent-Length: 50\r\n", k_chat)}},
+       {400}},
+      {"Content-Length and Transfer-Encoding",
+       {{post("Content-Length: 5\r\n" + chunked, "5\r\nhello\r\n0\r\n\r\n")}},
+       {400}},
+      {"Transfer-Encoding gzip, chunked",
+       {{post("Transfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n")}},
+       {400}},
+      {"Content-Length over the limit", {{post("Content-Length: 99999999999\r\n", "")}}, {413}},
+      {"Expect 100-continue over the limit",
+       {{post("Content-Length: 2000000\r\nExpect: 100-continue\r\n", "")}},
+       {413}},
+      {"invalid chunk size", {{post(chunked, "zz\r\nhello\r\n0\r\n\r\n")}}, {400}},
+      {"a chunk size that overflows",
+       {{post(chunked, "ffffffffffffffffffffff\r\nhello\r\n0\r\n\r\n")}},
+       {400}},
+      // httplib ends the body at the missing CRLF ("hello" names no model: 404) and reads on; the
+      // rest is no request (400), and the connection ends.
+      {"a chunk without its CRLF", {{post(chunked, "5\r\nhelloXX0\r\n\r\n")}}, {k_any_4xx, 400}},
+      // Read whole (the sender framed it well), then refused: the connection can go on.
+      {"chunks just over the body limit",
+       {{post(chunked, "100000\r\n" + std::string(0x100000, 'x') + "\r\n1\r\nx\r\n0\r\n\r\n")}},
+       {413},
+       false},
+      // Past twice the limit as sent, reading stops: 413, then the rest is drained and dropped.
+      {"chunks far over the body limit", {{post(chunked, chunks(0x1000, 600))}}, {413}},
+      {"a body shorter than its Content-Length, then a half-close",
+       {{post("Content-Length: 500\r\n", "{\"model\"")}, 0ms, true},
+       {400}},
+      // Timing and connection state.
+      {"headers trickled a byte every 30 ms (slowloris)", {trickle, 30ms}, {400}},
+      {"a request line trickled", {{"G", "E", "T", " ", "/", "h"}, 400ms}, {}},
+      {"a request, then pipelined garbage",
+       {{get("/healthz", k_auth) + "GARBAGE\r\n\r\n"}},
+       {200, 400}},
+      {"two pipelined requests",
+       {{get("/healthz", k_auth) + get("/healthz", k_auth)}},
+       {200, 200},
+       false},
+      {"a request, then a half-close", {{get("/healthz", k_auth)}, 0ms, true}, {200}},
+      {"a half-close inside the headers", {{"GET /healthz HTTP/1.1\r\nHo"}, 0ms, true}, {400}},
+  };
+  CHECK(std::size(cases) >= 30);
+  for (const Case& c : cases) {
+    const std::string name = c.name;
+    CAPTURE(name);
+    const Outcome outcome = play(gateway.port(), c.script);
+    if (std::getenv("AGPROXY_TEST_TRACE")) {
+      std::string statuses;
+      for (int s : outcome.statuses)
+        statuses += std::to_string(s) + " ";
+      MESSAGE(name << ": " << statuses << std::string(outcome.closed ? "closed " : "open ")
+                   << std::chrono::duration_cast<std::chrono::milliseconds>(outcome.elapsed).count()
+                   << " ms");
+    }
+    CAPTURE(outcome.text.substr(0, 300));
+    if (c.statuses.empty()) {
+      CHECK(outcome.statuses.empty());
+    } else {
+      CHECK(outcome.statuses.size() >= c.statuses.size());
+      if (outcome.statuses.size() < c.statuses.size()) {
+        continue;
+      }
+      for (size_t i = 0; i < c.statuses.size(); ++i) {
+        CAPTURE(i);
+        if (c.statuses[i] == k_any_4xx) {
+          CHECK(outcome.statuses[i] / 100 == 4);
+        } else {
+          CHECK(outcome.statuses[i] == c.statuses[i]);
+        }
+      }
+    }
+    if (c.must_close) {
+      CHECK(outcome.closed);
+    }
+    // Bounded: an answer or a close within the header deadline and a margin (the trickles take
+    // longer to send than that, so they show the deadline at work).
+    CHECK(outcome.elapsed < k_header_timeout + 1500ms);
+  }
+  bystander.stop();
+  MESSAGE("bystander requests answered during the cases: " << bystander.answered());
+  CHECK(bystander.failed() == 0);
+  CHECK(bystander.answered() > 20);
+}
