@@ -20,6 +20,10 @@ constexpr auto k_default_rate_limit_rest = std::chrono::seconds(30);
 constexpr auto k_refused_key_rest = std::chrono::minutes(10);
 constexpr size_t k_max_attempts = 3;
 constexpr auto k_heartbeat = std::chrono::milliseconds(400);
+// Bodies up to this size with a Content-Length are passed on whole (with their length).
+constexpr size_t k_max_buffered_body = 1 << 20;
+// A provider's error body larger than this is not passed on.
+constexpr size_t k_max_error_body = 256 << 10;
 
 std::string last4(const std::string& key) {
   return "…" + (key.size() >= 8 ? key.substr(key.size() - 4) : std::string());
@@ -61,11 +65,12 @@ std::string query_of(const httplib::Request& request) {
   return mark == std::string::npos ? "" : request.target.substr(mark + 1);
 }
 
-// Pass the provider's answer on: status, headers, and the body, buffered when it is small and
-// complete, streamed as it arrives when it is an event stream or has no length.
+// Pass the provider's answer on: status, headers, and the body, buffered when it is small (or an
+// error) and complete, streamed as it arrives when it is an event stream, large or of unknown
+// length. An error body over k_max_error_body becomes our own error.
 void relay(std::shared_ptr<UpstreamTransfer> transfer, httplib::Response& response,
-           const std::string& upstream, const std::string& key, Clock::duration idle_timeout,
-           Logger& logger) {
+           Protocol protocol, const std::string& upstream, const std::string& key,
+           Clock::duration idle_timeout, Logger& logger) {
   response.status = transfer->status();
   for (const auto& [name, value] : transfer->headers()) {
     if (forwarded_response_header(name)) {
@@ -78,12 +83,28 @@ void relay(std::shared_ptr<UpstreamTransfer> transfer, httplib::Response& respon
   }
   std::string content_type = transfer->header("Content-Type");
   const bool event_stream = content_type.starts_with("text/event-stream");
-  const bool has_length = !transfer->header("Content-Length").empty();
-  if (!event_stream && has_length) {
+  const std::string length = transfer->header("Content-Length");
+  const bool small = !length.empty() && length.size() < 16 &&
+                     std::strtoull(length.c_str(), nullptr, 10) <= k_max_buffered_body;
+  const bool error = response.status >= 400;
+  if (!event_stream && (small || error)) {
     std::string body;
-    if (!transfer->read_all(body, Clock::now() + idle_timeout)) {
+    const size_t limit = error ? k_max_error_body : k_max_buffered_body;
+    if (!transfer->read_all(body, Clock::now() + idle_timeout, limit)) {
       logger.warn("provider response incomplete",
                   {{"upstream", upstream}, {"error", transfer->error()}});
+    }
+    if (body.size() > limit) {
+      // An error page this large is no answer an SDK can show (a load balancer's HTML, a dump):
+      // say what happened, in the client's protocol, instead of holding and passing it on.
+      const int status = response.status;
+      response.headers.erase("Content-Type");
+      send_error(response, protocol, error_kind_for_status(status), "upstream_error",
+                 "agproxy: upstream '" + upstream + "' answered " + std::to_string(status) +
+                     " with an error body over " + std::to_string(limit >> 10) +
+                     " KiB, not passed on");
+      response.status = status;
+      return;
     }
     response.set_content(body, content_type.empty() ? "application/octet-stream" : content_type);
     return;
@@ -236,7 +257,7 @@ void forward_request(const httplib::Request& request, httplib::Response& respons
            {"status", std::to_string(status), true},
            {"rest_s", std::to_string(std::chrono::seconds(k_refused_key_rest).count()), true}});
     } else if (status < 500) {
-      relay(transfer, response, upstream_name, key, config.request_timeout, logger);
+      relay(transfer, response, protocol, upstream_name, key, config.request_timeout, logger);
       return;
     } else {
       logger.warn("provider error; trying the next key",
@@ -250,7 +271,7 @@ void forward_request(const httplib::Request& request, httplib::Response& respons
 
   // A provider's own refusal or error is passed on as it was; rate limits on every key are ours.
   if (last && last->status() != 429) {
-    relay(last, response, upstream_name, last_key, config.request_timeout, logger);
+    relay(last, response, protocol, upstream_name, last_key, config.request_timeout, logger);
     return;
   }
   const Clock::time_point now = Clock::now();
@@ -267,7 +288,7 @@ void forward_request(const httplib::Request& request, httplib::Response& respons
     return;
   }
   if (last) {
-    relay(last, response, upstream_name, last_key, config.request_timeout,
+    relay(last, response, protocol, upstream_name, last_key, config.request_timeout,
           logger); // as the provider said
     return;
   }

@@ -180,14 +180,18 @@ bool UpstreamTransfer::read(std::string& out, std::chrono::milliseconds wait) {
   return !m_done || !m_buffer.empty();
 }
 
-bool UpstreamTransfer::read_all(std::string& out, Clock::time_point deadline) {
+bool UpstreamTransfer::read_all(std::string& out, Clock::time_point deadline, size_t limit) {
   while (read(out, std::chrono::milliseconds(100))) {
+    if (out.size() > limit) {
+      m_error = "the provider's response is larger than " + std::to_string(limit) + " bytes";
+      return false;
+    }
     if (Clock::now() >= deadline) {
       m_error = "the provider's response did not complete in time";
       return false;
     }
   }
-  return !failed();
+  return !failed() && out.size() <= limit;
 }
 
 } // namespace agproxy

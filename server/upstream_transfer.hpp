@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -45,8 +46,10 @@ public:
   bool read(std::string& out, std::chrono::milliseconds wait);
   // Return whether the transfer ended with an error (a reset or a stall mid-body).
   bool failed() const { return m_done && m_result != 0; }
-  // Return the whole remaining body, or false when it did not complete by `deadline`.
-  bool read_all(std::string& out, Clock::time_point deadline);
+  // Read the rest of the body into `out`; return false when it did not complete by `deadline` or
+  // grew past `limit` bytes (reading stops just past it).
+  bool read_all(std::string& out, Clock::time_point deadline,
+                size_t limit = std::numeric_limits<size_t>::max());
 
 private:
   static size_t on_header(char* data, size_t size, size_t count, void* self);

@@ -108,6 +108,11 @@ FakeProvider::FakeProvider(size_t threads) : m_state(std::make_shared<State>()) 
       response.set_content(R"({"error":{"message":"internal"}})", "application/json");
       return;
     }
+    if (model.starts_with("error-body-")) {
+      response.status = 503;
+      response.set_content(std::string(std::stoul(model.substr(11)), 'E'), "text/html");
+      return;
+    }
     if (model.starts_with("slow-")) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(model.substr(5))));
     }

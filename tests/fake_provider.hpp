@@ -25,6 +25,7 @@ struct SeenRequest {
 //   "reset-N"       N events 20 ms apart, then the connection is reset
 //   "stall"         one event, then silence for 30 s
 //   "slow-MS"       headers only after MS ms
+//   "error-body-N"  503 with an N-byte text/html body
 //   anything else   the protocol's own answer shape, echoing the last user message
 // It records every request's headers (also served as JSON at GET /_fake/requests), and when a
 // stream's client went away.

@@ -79,6 +79,8 @@ public:
 
   // Return the port it listens on.
   int port() const { return m_port; }
+  // Return its process id.
+  int pid() const { return m_pid; }
   // Return its stderr so far.
   std::string log() const;
   // Wait until stderr contains `text`; return whether it did within `timeout`.
