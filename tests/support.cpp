@@ -1,7 +1,9 @@
 #include "tests/support.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cstdlib>
+#include <doctest/doctest.h>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
@@ -196,7 +198,25 @@ RunResult run_agproxy(const std::vector<std::string>& args, const Env& env,
   }
   waitpid(pid, &status, 0);
   result.exit_code = decode_status(status);
+  if (std::find(args.begin(), args.end(), "--reveal") == args.end()) {
+    const std::vector<std::string> leaked = canaries_in(result.out + result.err);
+    CHECK_MESSAGE(leaked.empty(),
+                  "a secret in the output of agproxy "
+                      << args[0] << ": …"
+                      << (leaked.empty() ? "" : leaked[0].substr(leaked[0].size() - 4)));
+  }
   return result;
+}
+
+std::vector<std::string> canaries_in(const std::string& text) {
+  std::vector<std::string> found;
+  for (const char* canary :
+       {k_key, k_provider_canary, k_limited_canary, k_refused_canary, k_failing_canary}) {
+    if (contains(text, canary)) {
+      found.emplace_back(canary);
+    }
+  }
+  return found;
 }
 
 ServeProcess::ServeProcess(const std::vector<std::string>& args, const Env& env) {
@@ -237,6 +257,10 @@ ServeProcess::~ServeProcess() {
   if (m_reader.joinable()) {
     m_reader.join();
   }
+  const std::vector<std::string> leaked = canaries_in(log());
+  CHECK_MESSAGE(leaked.empty(),
+                "a secret in agproxy serve's log: …"
+                    << (leaked.empty() ? "" : leaked[0].substr(leaked[0].size() - 4)));
 }
 
 void ServeProcess::read_stderr(int fd) {

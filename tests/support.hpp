@@ -32,6 +32,19 @@ private:
 inline constexpr const char* k_key = "sk-0123456789abcdef0123456789abcdef";
 inline constexpr const char* k_other = "sk-fedcba9876543210fedcba9876543210";
 
+// Provider keys that tests configure as canaries, one per fake-provider behaviour (answered
+// normally, rate-limited, refused, failing).
+inline constexpr const char* k_provider_canary = "ok-canary-provider-5d1e0c3b9a7f";
+inline constexpr const char* k_limited_canary = "rl-canary-provider-8e2f4a6c1b3d";
+inline constexpr const char* k_refused_canary = "bad-canary-provider-3c5e7a9b0d2f";
+inline constexpr const char* k_failing_canary = "down-canary-provider-6b8d0f2a4c1e";
+
+// Return the secrets among the canaries (k_key and the provider canaries) that `text` contains.
+// No log line, error message, doctor output or response may hold one: ServeProcess checks its
+// log when it ends, run_agproxy each command's output (but `key show --reveal`'s, whose job it
+// is), and the secrets tests every response.
+std::vector<std::string> canaries_in(const std::string& text);
+
 // Return whether `text` contains `part`.
 inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

@@ -10,9 +10,23 @@ import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI } from "@google/genai";
 
-const PROXY_KEY = "sk-0123456789abcdef0123456789abcdef";
+// Canaries: the proxy key and the provider keys must never show in the proxy's log or in anything
+// a client receives (the last test checks both).
+const PROXY_KEY = "sk-canary-proxy-4f2a9d1c7e3b5a80";
+const PROVIDER_KEYS = {
+  openai: "sk-canary-openai-provider-7c1e",
+  anthropic: "sk-ant-canary-provider-2b9d",
+  gemini: "AIza-canary-provider-5e3f",
+};
+const CANARIES = [PROXY_KEY, ...Object.values(PROVIDER_KEYS)];
 const WRONG_KEY = "sk-ffffffffffffffffffffffffffffffff";
 const children = [];
+// Everything the child processes printed and the SDKs returned, for the canary check.
+let transcript = "";
+function received(value) {
+  transcript += (typeof value === "string" ? value : JSON.stringify(value)) + "\n";
+  return value;
+}
 let dir;
 let proxyUrl;
 let providerUrl;
@@ -26,6 +40,7 @@ function startAndWait(command, args, pattern, env = {}) {
     const timer = setTimeout(() => reject(new Error(`${command} did not start:\n${output}`)), 10000);
     const onData = (data) => {
       output += data;
+      transcript += data;
       const match = output.match(pattern);
       if (match) {
         clearTimeout(timer);
@@ -48,9 +63,9 @@ before(async () => {
       auth_mode: "strict",
       api_key: PROXY_KEY,
       upstreams: [
-        { name: "openai", protocol: "openai", base_url: providerUrl, api_keys: ["sk-provider-openai-0001"] },
-        { name: "anthropic", protocol: "anthropic", base_url: providerUrl, api_keys: ["sk-ant-provider-0002"] },
-        { name: "gemini", protocol: "gemini", base_url: providerUrl, api_keys: ["AIza-provider-0003"] },
+        { name: "openai", protocol: "openai", base_url: providerUrl, api_keys: [PROVIDER_KEYS.openai] },
+        { name: "anthropic", protocol: "anthropic", base_url: providerUrl, api_keys: [PROVIDER_KEYS.anthropic] },
+        { name: "gemini", protocol: "gemini", base_url: providerUrl, api_keys: [PROVIDER_KEYS.gemini] },
       ],
     },
   }));
@@ -72,6 +87,7 @@ async function providerSaw() {
 }
 
 function assertAgproxy401(error) {
+  received(String(error.message));
   assert.equal(error.status, 401);
   assert.match(String(error.message), /agproxy: invalid proxy API key/);
 }
@@ -81,14 +97,14 @@ test("openai: chat completion, plain and streamed", async () => {
   const answer = await client.chat.completions.create({
     model: "gpt-4o-mini", messages: [{ role: "user", content: "hello openai" }],
   });
-  assert.equal(answer.choices[0].message.content, "hello openai");
+  assert.equal(received(answer).choices[0].message.content, "hello openai");
 
   const stream = await client.chat.completions.create({
     model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "streamed openai" }],
   });
   let text = "";
   for await (const chunk of stream) {
-    text += chunk.choices[0]?.delta?.content ?? "";
+    text += received(chunk).choices[0]?.delta?.content ?? "";
   }
   assert.equal(text, "streamed openai");
 });
@@ -104,12 +120,13 @@ test("anthropic: message, plain and streamed", async () => {
   const message = await client.messages.create({
     model: "claude-agproxy-test", max_tokens: 16, messages: [{ role: "user", content: "hello claude" }],
   });
-  assert.equal(message.content[0].text, "hello claude");
+  assert.equal(received(message).content[0].text, "hello claude");
 
   const stream = client.messages.stream({
     model: "claude-agproxy-test", max_tokens: 16, messages: [{ role: "user", content: "streamed claude" }],
   });
   assert.equal(await stream.finalText(), "streamed claude");
+  received(await stream.finalMessage());
 });
 
 test("anthropic: a wrong proxy key shows agproxy's message", async () => {
@@ -122,13 +139,13 @@ test("anthropic: a wrong proxy key shows agproxy's message", async () => {
 test("gemini: generateContent, plain and streamed", async () => {
   const ai = new GoogleGenAI({ apiKey: PROXY_KEY, httpOptions: { baseUrl: proxyUrl } });
   const answer = await ai.models.generateContent({ model: "gemini-2.5-flash", contents: "hello gemini" });
-  assert.equal(answer.text, "hello gemini");
+  assert.equal(received(answer).text, "hello gemini");
 
   let text = "";
   for await (const chunk of await ai.models.generateContentStream({
     model: "gemini-2.5-flash", contents: "streamed gemini",
   })) {
-    text += chunk.text ?? "";
+    text += received(chunk).text ?? "";
   }
   assert.equal(text, "streamed gemini");
 });
@@ -137,6 +154,7 @@ test("gemini: a wrong proxy key shows agproxy's message", async () => {
   const ai = new GoogleGenAI({ apiKey: WRONG_KEY, httpOptions: { baseUrl: proxyUrl } });
   await assert.rejects(ai.models.generateContent({ model: "gemini-2.5-flash", contents: "x" }),
                        (error) => {
+                         received(String(error.message));
                          assert.match(String(error.message), /agproxy: invalid proxy API key/);
                          assert.match(String(error.message), /UNAUTHENTICATED|401/);
                          return true;
@@ -153,5 +171,13 @@ test("the provider saw its own keys, never the proxy key", async () => {
                     request.headers["x-goog-api-key"]);
   }
   assert.deepEqual([...credentials].sort(),
-                   ["AIza-provider-0003", "Bearer sk-provider-openai-0001", "sk-ant-provider-0002"]);
+                   [PROVIDER_KEYS.gemini, `Bearer ${PROVIDER_KEYS.openai}`, PROVIDER_KEYS.anthropic].sort());
+});
+
+test("secrets: no canary key in the proxy's log or in anything the SDKs received", () => {
+  assert.ok(transcript.includes("listening on"), "the proxy's log was captured");
+  assert.ok(transcript.includes("hello claude"), "the SDKs' answers were captured");
+  for (const canary of CANARIES) {
+    assert.ok(!transcript.includes(canary), `canary …${canary.slice(-4)} leaked`);
+  }
 });
