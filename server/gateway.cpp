@@ -5,6 +5,7 @@
 #include "server/protocol.hpp"
 #include "server/respond.hpp"
 #include "server/text.hpp"
+#include "server/worker_pool.hpp"
 #include "version.hpp"
 
 #include <cerrno>
@@ -252,7 +253,7 @@ Gateway::Gateway(Logger& logger, ListenOptions options, std::shared_ptr<const Ru
   Server& server = *m_server;
   const size_t workers = m_options.workers;
   server.new_task_queue = [workers] {
-    return new httplib::ThreadPool(workers);
+    return new WorkerPool(workers);
   };
   server.set_tcp_nodelay(true);
   // httplib's default sets SO_REUSEPORT, which lets a second agproxy bind the same port and
