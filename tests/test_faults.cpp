@@ -135,7 +135,7 @@ TEST_CASE("faults: each provider fault is a clean answer; 1,000 of them leak not
                                         {"request_timeout", 1},
                                         {"upstreams", upstreams}}}}
                                      .dump());
-  ServeProcess server({"--config", dir.file("c.json"), "--workers", "16"}, Env{});
+  ServeProcess server({"--config", dir.file("c.json"), "--workers", "4"}, Env{});
   const auto client = [&] {
     httplib::Client c("127.0.0.1", server.port());
     c.set_read_timeout(10, 0);
@@ -182,12 +182,16 @@ TEST_CASE("faults: each provider fault is a clean answer; 1,000 of them leak not
         c.join();
       }
     };
-    storm(50); // warm-up: every worker gets its transfer state and provider connections
+    // Warm-up, the same load: the 4 workers (--workers 4, one per client) start, each with its
+    // transfer state and provider connections. The pool is then at its maximum, so any growth
+    // after is a leak.
+    storm(250);
     std::this_thread::sleep_for(300ms);
     const size_t fds_before = open_descriptors(server.pid());
     const int threads_before = threads(server.pid());
     storm(250); // 4 clients × 250 = 1,000 faulted requests
     std::this_thread::sleep_for(300ms);
+
     const size_t fds_after = open_descriptors(server.pid());
     const int threads_after = threads(server.pid());
     MESSAGE("open descriptors " << fds_before << " → " << fds_after << ", threads "
