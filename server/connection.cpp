@@ -227,11 +227,19 @@ void ConnectionStream::linger() {
 }
 
 void ConnectionStream::get_remote_ip_and_port(std::string& ip, int& port) const {
-  address_of(m_sock, ::getpeername, ip, port);
+  if (m_remote.ip.empty()) {
+    address_of(m_sock, ::getpeername, m_remote.ip, m_remote.port);
+  }
+  ip = m_remote.ip;
+  port = m_remote.port;
 }
 
 void ConnectionStream::get_local_ip_and_port(std::string& ip, int& port) const {
-  address_of(m_sock, ::getsockname, ip, port);
+  if (m_local.ip.empty()) {
+    address_of(m_sock, ::getsockname, m_local.ip, m_local.port);
+  }
+  ip = m_local.ip;
+  port = m_local.port;
 }
 
 } // namespace agproxy

@@ -12,9 +12,10 @@ namespace agproxy {
 // - a deadline and a size limit (64 KiB) for a request's line and headers, so a client trickling
 //   them (slowloris) holds a worker for a bounded time, not for as long as each byte comes within
 //   the read timeout, and cannot send headers without end;
-// - fewer system calls per request: a read is a recv() (poll() only when nothing is waiting), and a
-//   response's header block goes out in one send() with its body (the first write of a response
-//   is held until the next write, the end of the response, or a read).
+// - fewer system calls per request: the addresses are looked up once per connection, a read is a
+//   recv() (poll() only when nothing is waiting), and a response's header block goes out in one
+//   send() with its body (the first write of a response is held until the next write, the end of
+//   the response, or a read).
 class ConnectionStream final : public httplib::Stream {
 public:
   using Clock = std::chrono::steady_clock;
@@ -61,7 +62,15 @@ private:
   // Wait for `events` on the socket until the read/write timeout or the headers deadline.
   bool wait(short events, std::chrono::milliseconds timeout) const;
 
+  // An address and port, looked up on the first request and kept for the connection's life
+  // (httplib asks for both on every request: two system calls each time).
+  struct Endpoint {
+    std::string ip;
+    int port = 0;
+  };
+
   int m_sock;
+  mutable Endpoint m_remote, m_local;
   std::chrono::milliseconds m_read_timeout;
   std::chrono::milliseconds m_write_timeout;
   std::optional<Clock::time_point> m_headers_deadline;
