@@ -1,19 +1,14 @@
 // libFuzzer target: the auth decision from raw header values (DESIGN §3), under every mode.
 #include "server/auth.hpp"
+#include "tests/fuzz/require.hpp"
 
-#include <cstdlib>
 #include <fuzzer/FuzzedDataProvider.h>
 #include <string>
 
 using namespace agproxy;
+using agproxy::fuzz::require;
 
 namespace {
-
-void require(bool condition) {
-  if (!condition) {
-    std::abort();
-  }
-}
 
 std::optional<std::string_view> maybe_header(FuzzedDataProvider& data, std::string& storage) {
   if (!data.ConsumeBool()) {

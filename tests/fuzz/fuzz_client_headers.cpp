@@ -1,23 +1,14 @@
 // libFuzzer target: the doctor's reading of -H arguments and pasted curl commands, and its header
 // analysis.
 #include "diag/client_headers.hpp"
+#include "tests/fuzz/require.hpp"
 
-#include <cstdlib>
 #include <fuzzer/FuzzedDataProvider.h>
 #include <string>
 
 using namespace agproxy;
+using agproxy::fuzz::require;
 using namespace agproxy::diag;
-
-namespace {
-
-void require(bool condition) {
-  if (!condition) {
-    std::abort();
-  }
-}
-
-} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   FuzzedDataProvider data(bytes, size);

@@ -1,23 +1,14 @@
 // libFuzzer target: config parsing and validation, environment overrides, and secret masking.
 #include "server/config.hpp"
 #include "server/secret.hpp"
+#include "tests/fuzz/require.hpp"
 
-#include <cstdlib>
 #include <fuzzer/FuzzedDataProvider.h>
 #include <map>
 #include <string>
 
 using namespace agproxy;
-
-namespace {
-
-void require(bool condition) {
-  if (!condition) {
-    std::abort();
-  }
-}
-
-} // namespace
+using agproxy::fuzz::require;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   FuzzedDataProvider data(bytes, size);

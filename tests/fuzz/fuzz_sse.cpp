@@ -3,20 +3,15 @@
 // on how the stream was cut into chunks.
 #include "server/key_pool.hpp"
 #include "server/sse.hpp"
+#include "tests/fuzz/require.hpp"
 
-#include <cstdlib>
 #include <fuzzer/FuzzedDataProvider.h>
 #include <string>
 
 using namespace agproxy;
+using agproxy::fuzz::require;
 
 namespace {
-
-void require(bool condition) {
-  if (!condition) {
-    std::abort();
-  }
-}
 
 // Return whether `stream` ends at an event boundary: it is empty, or its last line is empty and
 // complete (lines end with CRLF, LF or CR; a CR at the very end completes a line).
