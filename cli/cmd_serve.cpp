@@ -52,7 +52,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->type_name("KEY");
   command
       ->add_option("--workers", flags->workers,
-                   "Worker threads: connections and streams served at once (default " +
+                   "Most worker threads, started as needed: connections and streams served at "
+                   "once (default " +
                        std::to_string(k_default_workers) + ")")
       ->check(CLI::Range(1, 20000))
       ->type_name("N");

@@ -166,9 +166,12 @@ void forward_request(const httplib::Request& request, httplib::Response& respons
   }
   const std::optional<Route> route = choose_upstream(config.upstreams, protocol, model);
   if (!route) {
+    std::string what = model ? "model '" + *model + "'" : std::string("this request");
+    if (!model && protocol != Protocol::gemini && request.method == "POST") {
+      what += " (its body is not a JSON object with a \"model\" string)";
+    }
     send_error(response, protocol, ErrorKind::not_found, "model_not_found",
-               "agproxy: no upstream serves " +
-                   (model ? "model '" + *model + "'" : std::string("this request")) + " on the " +
+               "agproxy: no upstream serves " + what + " on the " +
                    std::string(to_string(protocol)) + " routes; configured models: " +
                    configured_models(config, protocol) + " (proxy.upstreams in the config)");
     return;

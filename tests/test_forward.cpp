@@ -129,6 +129,11 @@ TEST_CASE("forward: models choose the upstream; model_map rewrites; unknown mode
   CHECK(contains(unknown->body, "no upstream serves model 'llama'"));
   CHECK(contains(unknown->body, "fast"));
   CHECK(contains(unknown->body, "gpt-*"));
+  // No upstream speaks Anthropic here, and a body that is not JSON names no model: both said.
+  auto not_json = c.Post("/v1/messages", gateway.auth(), "hello", "application/json");
+  REQUIRE(not_json);
+  CHECK(not_json->status == 404);
+  CHECK(contains(not_json->body, "its body is not a JSON object with a \\\"model\\\" string"));
 
   auto models = c.Get("/v1/models", gateway.auth());
   REQUIRE(models);
