@@ -7,7 +7,6 @@
 #include <string>
 
 using namespace agproxy;
-using agproxy::fuzz::require;
 using namespace agproxy::diag;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
@@ -20,31 +19,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
     for (const KeyHeader key_header : k_key_headers) {
       if (is_header(header->name, key_header)) {
         for (const HeaderFinding& finding : analyze_key_header(key_header, header->value)) {
-          require(!finding.problem.empty() && !finding.fix.empty());
+          FUZZ_REQUIRE(!finding.problem.empty() && !finding.fix.empty());
         }
         const std::string_view key = key_in_header(key_header, header->value);
         // The key shown is never the key itself once it is long enough to be a real one.
         if (key.size() >= 12) {
-          require(describe_key(key).find(key) == std::string::npos);
+          FUZZ_REQUIRE(describe_key(key).find(key) == std::string::npos);
         }
       }
     }
   } else {
-    require(!error.empty());
+    FUZZ_REQUIRE(!error.empty());
   }
 
   error.clear();
   if (split_shell_words(command, error)) {
-    require(error.empty());
+    FUZZ_REQUIRE(error.empty());
   } else {
-    require(!error.empty());
+    FUZZ_REQUIRE(!error.empty());
   }
   error.clear();
   if (const auto request = parse_curl_command(command, error)) {
     const AuthRequest auth = to_auth_request(*request, request->method.value_or("GET"), "/");
     (void)auth;
   } else {
-    require(!error.empty());
+    FUZZ_REQUIRE(!error.empty());
   }
   return 0;
 }

@@ -8,7 +8,6 @@
 #include <string>
 
 using namespace agproxy;
-using agproxy::fuzz::require;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   FuzzedDataProvider data(bytes, size);
@@ -32,8 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   const nlohmann::json masked = masked_config(document.json);
   const std::string dump = masked.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (key.size() >= 12) {
-    require(mask_secret(key).find(key) == std::string::npos);
-    require(masked.at("proxy").at("api_key") != key);
+    FUZZ_REQUIRE(mask_secret(key).find(key) == std::string::npos);
+    FUZZ_REQUIRE(masked.at("proxy").at("api_key") != key);
   }
 
   const Environment env = [&](std::string_view name) -> std::optional<std::string> {
@@ -42,13 +41,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   };
   try {
     const EffectiveSettings effective = apply_overrides(document.settings, env, Overrides{});
-    require(effective.settings.port >= 1 && effective.settings.port <= 65535);
+    FUZZ_REQUIRE(effective.settings.port >= 1 && effective.settings.port <= 65535);
   } catch (const Error&) {
   }
   for (size_t i = 0; i < document.settings.upstreams.size(); ++i) {
     try {
       for (const std::string& resolved : resolve_api_keys(document.settings.upstreams[i], i, env)) {
-        require(!resolved.empty());
+        FUZZ_REQUIRE(!resolved.empty());
       }
     } catch (const Error&) {
     }

@@ -9,7 +9,6 @@
 #include <string>
 
 using namespace agproxy;
-using agproxy::fuzz::require;
 
 namespace {
 
@@ -43,13 +42,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   FuzzedDataProvider data(bytes, size);
   const std::string retry_after = data.ConsumeRandomLengthString(64);
   if (const auto delay = parse_retry_after(retry_after, std::chrono::system_clock::now())) {
-    require(delay->count() >= 0);
+    FUZZ_REQUIRE(delay->count() >= 0);
   }
 
   const std::string stream = data.ConsumeRemainingBytesAsString();
   SseFraming whole;
   whole.feed(stream);
-  require(whole.at_boundary() == reference_boundary(stream));
+  FUZZ_REQUIRE(whole.at_boundary() == reference_boundary(stream));
 
   // The same stream in chunks whose sizes come from its own bytes, checked after each chunk
   // against the stream fed a byte at a time (linear: a reference check per prefix would not be).
@@ -63,8 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
       bytewise.feed(std::string_view(&byte, 1));
     }
     at += chunk.size();
-    require(chunked.at_boundary() == bytewise.at_boundary());
+    FUZZ_REQUIRE(chunked.at_boundary() == bytewise.at_boundary());
   }
-  require(chunked.at_boundary() == whole.at_boundary());
+  FUZZ_REQUIRE(chunked.at_boundary() == whole.at_boundary());
   return 0;
 }
