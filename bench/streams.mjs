@@ -97,7 +97,7 @@ try {
     upstreams: [{ name: "fake", protocol: "openai", base_url: provider.value, api_keys: ["k-1"] }] } }));
   const proxy = await start(join(build, "agproxy"),
                             ["serve", "--config", join(dir, "config.json"), "--port", "0",
-                             "--workers", String(streams + 64), "--log-level", "warn"],
+                             "--log-level", "warn"],
                             /listening on http:\/\/127\.0\.0\.1:(\d+)/);
   const directUrl = `${provider.value}/v1/chat/completions`;
   const proxyUrl = `http://127.0.0.1:${proxy.value}/v1/chat/completions`;

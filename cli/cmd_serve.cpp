@@ -52,10 +52,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->type_name("KEY");
   command
       ->add_option("--workers", flags->workers,
-                   "Most worker threads, started as needed: connections and streams served at "
-                   "once (default " +
-                       std::to_string(k_default_workers) + ")")
-      ->check(CLI::Range(1, 20000))
+                   "Event-loop threads; each serves any number of connections and streams "
+                   "(default: one per CPU core)")
+      ->check(CLI::Range(1, 256))
       ->type_name("N");
   command->add_option("--log-level", flags->log_level, "Lowest level logged (default info)")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))

@@ -1,245 +1,855 @@
 #include "server/connection.hpp"
 
-#include <arpa/inet.h>
+#include "server/protocol.hpp"
+#include "server/respond.hpp"
+#include "server/text.hpp"
+
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace agproxy {
 
 namespace {
 
-// The most a request line and its headers may take together (nginx allows 4 × 8 KiB).
-constexpr size_t k_max_header_bytes = 64 << 10;
-
-// How long, and how much, linger() reads and drops before closing.
+// A request's line and headers together; a request line; a header line.
+constexpr size_t k_max_head = 64 << 10;
+constexpr size_t k_max_line = 8 << 10;
+constexpr size_t k_max_headers = 100;
+// A chunk-size line (with its extensions), a trailer section.
+constexpr size_t k_max_chunk_line = 1024;
+// After an error answer: how long and how much to read and drop before closing.
 constexpr auto k_linger = std::chrono::milliseconds(500);
 constexpr size_t k_linger_bytes = 4 << 20;
+// Input and output buffers larger than this are freed once empty.
+constexpr size_t k_kept_buffer = 256 << 10;
+// Read at most this much per wake-up, so one fast sender cannot hold the loop.
+constexpr size_t k_read_quantum = 256 << 10;
 
-// Held response bytes are sent once this many wait.
-constexpr size_t k_hold_limit = 64 << 10;
-
-using SocketName = int (*)(int, sockaddr*, socklen_t*);
-
-void address_of(int sock, SocketName name_of, std::string& ip, int& port) {
-  sockaddr_storage address{};
-  socklen_t length = sizeof address;
-  ip.clear();
-  port = 0;
-  if (name_of(sock, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    return;
+// The characters of an HTTP token (RFC 9110 §5.6.2), by byte value.
+constexpr std::array<bool, 256> k_token_chars = [] {
+  std::array<bool, 256> table{};
+  for (const char c : std::string_view("!#$%&'*+-.^_`|~")) {
+    table[static_cast<unsigned char>(c)] = true;
   }
-  char text[INET6_ADDRSTRLEN] = {};
-  if (address.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(address);
-    inet_ntop(AF_INET, &v4.sin_addr, text, sizeof text);
-    port = ntohs(v4.sin_port);
-  } else if (address.ss_family == AF_INET6) {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(address);
-    inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
-    port = ntohs(v6.sin6_port);
+  for (int c = 0; c < 256; ++c) {
+    table[c] =
+        table[c] || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
   }
-  ip = text;
+  return table;
+}();
+
+bool is_token(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return k_token_chars[static_cast<unsigned char>(c)];
+  });
+}
+
+bool known_method(std::string_view method) {
+  static constexpr std::string_view k_methods[] = {"GET",    "HEAD",    "POST", "PUT",
+                                                   "DELETE", "OPTIONS", "PATCH"};
+  return std::find(std::begin(k_methods), std::end(k_methods), method) != std::end(k_methods);
+}
+
+std::string_view trim_ows(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  return text;
+}
+
+// Return whether the comma-separated header value `list` holds `token` (any case).
+bool has_token(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    if (iequals(trim_ows(list.substr(0, comma)), token)) {
+      return true;
+    }
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+  }
+  return false;
+}
+
+const char* reason_phrase(int status) {
+  switch (status) {
+  case 100:
+    return "Continue";
+  case 200:
+    return "OK";
+  case 201:
+    return "Created";
+  case 202:
+    return "Accepted";
+  case 204:
+    return "No Content";
+  case 206:
+    return "Partial Content";
+  case 301:
+    return "Moved Permanently";
+  case 302:
+    return "Found";
+  case 304:
+    return "Not Modified";
+  case 307:
+    return "Temporary Redirect";
+  case 308:
+    return "Permanent Redirect";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 409:
+    return "Conflict";
+  case 413:
+    return "Payload Too Large";
+  case 414:
+    return "URI Too Long";
+  case 415:
+    return "Unsupported Media Type";
+  case 422:
+    return "Unprocessable Content";
+  case 429:
+    return "Too Many Requests";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 502:
+    return "Bad Gateway";
+  case 503:
+    return "Service Unavailable";
+  case 504:
+    return "Gateway Timeout";
+  case 529:
+    return "Site Overloaded";
+  default:
+    return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+  }
+}
+
+bool status_has_body(int status) {
+  return status >= 200 && status != 204 && status != 304;
+}
+
+std::string too_large_message(size_t max_body) {
+  return "agproxy: the request body is larger than the proxy accepts (" +
+         std::to_string(max_body >> 20) + " MiB)";
+}
+
+// Return what is wrong with how `headers` frame the body, as a status and message, or nothing: a
+// Content-Length that is not one number, several that differ, one above `max_body`; a
+// Transfer-Encoding other than chunked or one next to a Content-Length (request smuggling).
+std::optional<std::pair<int, std::string>> framing_problem(const httplib::Headers& headers,
+                                                           size_t max_body) {
+  const auto bad = [](std::string message) {
+    return std::make_pair(400, "agproxy: " + message);
+  };
+  const auto [te_begin, te_end] = headers.equal_range("Transfer-Encoding");
+  const auto [cl_begin, cl_end] = headers.equal_range("Content-Length");
+  if (te_begin != te_end) {
+    if (cl_begin != cl_end) {
+      return bad("the request has both Transfer-Encoding and Content-Length; send one");
+    }
+    if (std::next(te_begin) != te_end || !iequals(te_begin->second, "chunked")) {
+      return bad("Transfer-Encoding other than chunked is not supported");
+    }
+    return std::nullopt;
+  }
+  for (auto it = cl_begin; it != cl_end; ++it) {
+    const std::string& value = it->second;
+    if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
+      return bad("Content-Length must be a number of bytes");
+    }
+    if (value != cl_begin->second) {
+      return bad("the request has several Content-Length headers that differ");
+    }
+  }
+  if (cl_begin != cl_end && (cl_begin->second.size() > 15 ||
+                             std::strtoull(cl_begin->second.c_str(), nullptr, 10) > max_body)) {
+    return std::make_pair(413, too_large_message(max_body));
+  }
+  return std::nullopt;
 }
 
 } // namespace
 
-ConnectionStream::ConnectionStream(int sock, std::chrono::milliseconds read_timeout,
-                                   std::chrono::milliseconds write_timeout, size_t max_body)
-    : m_sock(sock), m_read_timeout(read_timeout), m_write_timeout(write_timeout),
-      m_body_limit(2 * max_body + (64 << 10)) {
-  fcntl(m_sock, F_SETFL, fcntl(m_sock, F_GETFL) | O_NONBLOCK);
-  int yes = 1;
-  setsockopt(m_sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-}
-
-bool ConnectionStream::wait(short events, std::chrono::milliseconds timeout) const {
-  for (;;) {
-    auto limit = timeout;
-    if (m_headers_deadline && (events & POLLIN)) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(*m_headers_deadline - Clock::now());
-      limit = std::min(limit, std::max(left, std::chrono::milliseconds(0)));
+int parse_request_head(std::string_view head, httplib::Request& request) {
+  size_t headers = 0;
+  bool first = true;
+  while (!head.empty()) {
+    const size_t newline = head.find('\n');
+    std::string_view line = head.substr(0, newline);
+    head = newline == std::string_view::npos ? std::string_view() : head.substr(newline + 1);
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
     }
-    pollfd p{m_sock, events, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(limit.count()));
-    if (ready > 0) {
-      return true;
+    if (line.size() > k_max_line) {
+      return first ? 414 : 431;
     }
-    if (ready == 0 || errno != EINTR) {
-      return false;
+    if (line.find('\r') != std::string_view::npos || line.find('\0') != std::string_view::npos) {
+      return 400; // a bare CR, a NUL (RFC 9112 §2.2, RFC 9110 §5.5)
     }
-  }
-}
-
-bool ConnectionStream::wait_for_request(std::chrono::milliseconds idle, int stop_fd) const {
-  if (m_begin < m_end) {
-    return true; // a pipelined request is already here
-  }
-  pollfd p[2] = {{m_sock, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-  for (;;) {
-    const int ready = ::poll(p, 2, static_cast<int>(idle.count()));
-    if (ready > 0) {
-      return p[1].revents == 0 && p[0].revents != 0;
-    }
-    if (ready == 0 || errno != EINTR) {
-      return false;
-    }
-  }
-}
-
-void ConnectionStream::start_request(std::chrono::milliseconds limit) {
-  m_headers_deadline = Clock::now() + limit;
-  m_header_bytes_left = k_max_header_bytes;
-  m_hold_next = true;
-}
-
-void ConnectionStream::headers_complete() {
-  m_headers_deadline.reset();
-  m_body_bytes_left = m_body_limit;
-  m_body_too_large = false;
-}
-
-ssize_t ConnectionStream::count_body(ssize_t n) {
-  if (n > 0 && !m_headers_deadline) {
-    if (static_cast<size_t>(n) > m_body_bytes_left) {
-      m_body_too_large = true;
-      return -1;
-    }
-    m_body_bytes_left -= static_cast<size_t>(n);
-  }
-  return n;
-}
-
-bool ConnectionStream::is_readable() const {
-  return m_begin < m_end || wait(POLLIN, m_read_timeout);
-}
-
-bool ConnectionStream::is_writable() const {
-  return flush(); // a full socket buffer is waited for there, up to the write timeout
-}
-
-ssize_t ConnectionStream::read(char* ptr, size_t size) {
-  if (m_begin < m_end) {
-    size_t n = std::min(size, m_end - m_begin);
-    if (m_headers_deadline) {
-      // Too many or too long headers: the parser then answers 400 and the connection ends.
-      if (m_header_bytes_left == 0) {
-        return -1;
+    if (first) {
+      // method SP request-target SP HTTP-version (RFC 9112 §3)
+      first = false;
+      const size_t space1 = line.find(' ');
+      const size_t space2 = space1 == std::string_view::npos ? space1 : line.find(' ', space1 + 1);
+      if (space2 == std::string_view::npos ||
+          line.find(' ', space2 + 1) != std::string_view::npos) {
+        return 400;
       }
-      n = std::min(n, m_header_bytes_left);
-      m_header_bytes_left -= n;
-    } else if (count_body(static_cast<ssize_t>(n)) < 0) {
-      return -1;
-    }
-    std::memcpy(ptr, m_buffer + m_begin, n);
-    m_begin += n;
-    return static_cast<ssize_t>(n);
-  }
-  // Whatever answer is held must be out before waiting for more of the client (100-continue).
-  if (!flush()) {
-    return -1;
-  }
-  for (;;) {
-    if (m_headers_deadline && Clock::now() >= *m_headers_deadline) {
-      return -1;
-    }
-    // Large reads (bodies) go straight to the caller; small ones (the parser reads a byte at a
-    // time) through the buffer.
-    const bool direct = size >= sizeof m_buffer;
-    const ssize_t n = ::recv(m_sock, direct ? ptr : m_buffer, direct ? size : sizeof m_buffer, 0);
-    if (n > 0) {
-      if (direct) {
-        return count_body(n);
+      const std::string_view method = line.substr(0, space1);
+      const std::string_view target = line.substr(space1 + 1, space2 - space1 - 1);
+      const std::string_view version = line.substr(space2 + 1);
+      if (!known_method(method) || (version != "HTTP/1.1" && version != "HTTP/1.0") ||
+          target.empty() || target.front() != '/' ||
+          std::any_of(target.begin(), target.end(),
+                      [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
+        return 400;
       }
-      m_begin = 0;
-      m_end = static_cast<size_t>(n);
-      return read(ptr, size);
-    }
-    if (n == 0) {
-      return 0;
-    }
-    if (errno == EINTR) {
+      request.method = method;
+      request.target = target;
+      request.version = version;
+      const size_t mark = target.find('?');
+      request.path = httplib::detail::decode_url(std::string(target.substr(0, mark)), false);
+      if (mark != std::string_view::npos) {
+        httplib::detail::parse_query_text(std::string(target.substr(mark + 1)), request.params);
+      }
       continue;
     }
-    if ((errno != EAGAIN && errno != EWOULDBLOCK) || !wait(POLLIN, m_read_timeout)) {
-      return -1;
+    if (line.empty()) {
+      break; // the end of the head
+    }
+    if (line.front() == ' ' || line.front() == '\t') {
+      return 400; // obs-fold (RFC 9112 §5.2)
+    }
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) {
+      return 400;
+    }
+    if (++headers > k_max_headers) {
+      return 431;
+    }
+    request.headers.emplace(std::string(line.substr(0, colon)),
+                            std::string(trim_ows(line.substr(colon + 1))));
+  }
+  return first ? 400 : 0;
+}
+
+Connection::Connection(EventLoop& loop, EventLoop::Id id, int sock, std::string remote_ip,
+                       int remote_port, ExchangeHandler& handler, const ConnectionLimits& limits)
+    : m_loop(loop), m_id(id), m_sock(sock), m_remote_ip(std::move(remote_ip)),
+      m_remote_port(remote_port), m_handler(handler), m_limits(limits),
+      m_deadline(Clock::now() + limits.idle_timeout), m_last_sent(Clock::now()) {}
+
+Connection::~Connection() {
+  m_forward.reset(); // before the exchange it writes into
+  ::close(m_sock);
+}
+
+void Connection::close() {
+  if (!m_closed) {
+    m_closed = true;
+    m_loop.remove(m_id); // destroyed once the current callback has returned
+  }
+}
+
+void Connection::on_events(uint32_t events) {
+  if (m_closed) {
+    return;
+  }
+  if ((events & EPOLLERR) || ((events & EPOLLHUP) && m_state == State::handling)) {
+    close(); // gone for good (a half-close is EPOLLRDHUP alone): the forward is cancelled
+    return;
+  }
+  if (events & EPOLLOUT) {
+    flush();
+    if (m_forward && m_state == State::handling) {
+      on_notify(); // room for what the provider sent meanwhile
+      return;
     }
   }
+  if (events & (EPOLLRDHUP | EPOLLHUP)) {
+    m_peer_shut = true;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    read_input();
+  }
+  drive();
 }
 
-ssize_t ConnectionStream::write(const char* ptr, size_t size) {
-  if (m_broken) {
-    return -1;
+void Connection::on_notify() {
+  if (m_closed) {
+    return;
   }
-  m_held.append(ptr, size);
-  // Only a response's first write (httplib writes the status line and headers at once) is held,
-  // to go out with the body; every later one, such as a stream's event, leaves at once.
-  const bool hold = m_hold_next && m_held.size() < k_hold_limit;
-  m_hold_next = false;
-  if (!hold && !flush()) {
-    return -1;
+  if (m_forward && m_state == State::handling) {
+    if (!m_forward->progress(Clock::now()) || m_closed) {
+      return;
+    }
   }
-  return static_cast<ssize_t>(size);
+  if (m_state == State::answered) {
+    finish_exchange();
+  }
+  read_input();
+  drive();
 }
 
-bool ConnectionStream::flush() const {
-  size_t sent = 0;
-  while (!m_broken && sent < m_held.size()) {
-    const ssize_t n = ::send(m_sock, m_held.data() + sent, m_held.size() - sent, MSG_NOSIGNAL);
+void Connection::on_tick(Clock::time_point now) {
+  if (m_closed) {
+    return;
+  }
+  if (unsent() > 0 && now - m_last_sent > m_limits.write_timeout) {
+    close(); // the client takes nothing
+    return;
+  }
+  switch (m_state) {
+  case State::idle:
+    if (now >= m_deadline) {
+      close();
+    }
+    break;
+  case State::head:
+    if (now >= m_deadline) {
+      // A request line still incomplete is no request to answer; headers trickled are.
+      if (m_in.find('\n', m_in_begin) == std::string::npos) {
+        close();
+      } else {
+        refuse(400, "agproxy: the request's headers did not arrive in time");
+      }
+    }
+    break;
+  case State::body:
+    if (now >= m_deadline) {
+      refuse(400, "agproxy: the request's body did not arrive in time");
+    }
+    break;
+  case State::handling:
+    if (m_forward) {
+      on_notify(); // the forward's own deadlines, and the heartbeat
+    }
+    break;
+  case State::lingering:
+    if (now >= m_deadline) {
+      close();
+    }
+    break;
+  case State::answered:
+  case State::closing:
+    break;
+  }
+}
+
+void Connection::on_stop() {
+  m_stopping = true;
+  if ((m_state == State::idle || m_state == State::head) && unsent() == 0) {
+    close();
+  }
+}
+
+void Connection::read_input() {
+  const bool takes_input = m_state == State::idle || m_state == State::head ||
+                           m_state == State::body || m_state == State::lingering;
+  if (m_closed || m_eof || !takes_input) {
+    return; // (edge-triggered: what waits is read when the state takes input again)
+  }
+  // One buffer per thread: growing m_in first would zero-fill it on every read.
+  thread_local char buffer[64 << 10];
+  size_t taken = 0;
+  while (taken < k_read_quantum) {
+    const ssize_t n = ::recv(m_sock, buffer, sizeof buffer, 0);
+    if (n > 0 && m_state != State::lingering) {
+      m_in.append(buffer, static_cast<size_t>(n));
+    }
+    if (n > 0 && static_cast<size_t>(n) < sizeof buffer && !m_peer_shut) {
+      // A short read drained the socket (what arrives later raises a new edge): no recv() just
+      // to hear EAGAIN. Once the client has shut its side, read on to see the end.
+      taken += static_cast<size_t>(n);
+      if (m_state == State::lingering) {
+        m_raw_body += static_cast<size_t>(n);
+        if (m_raw_body > k_linger_bytes) {
+          close();
+        }
+      }
+      return;
+    }
     if (n > 0) {
-      sent += static_cast<size_t>(n);
+      taken += static_cast<size_t>(n);
+      if (m_state == State::lingering) {
+        m_raw_body += static_cast<size_t>(n);
+        if (m_raw_body > k_linger_bytes) {
+          close();
+          return;
+        }
+      }
+      continue;
+    }
+    if (n == 0) {
+      m_eof = true;
+    } else if (errno == EINTR) {
+      continue;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      close();
+    }
+    return;
+  }
+  m_loop.notify(m_id); // more may wait: read it on the next round
+}
+
+void Connection::drive() {
+  while (!m_closed) {
+    switch (m_state) {
+    case State::idle:
+    case State::head:
+      if (!parse_head()) {
+        if (m_closed || m_state == State::closing) {
+          continue;
+        }
+        if (m_eof) {
+          if (m_in_begin == m_in.size() && m_state == State::idle) {
+            close(); // the client is done
+          } else {
+            refuse(400, "agproxy: the connection ended inside the request's headers");
+          }
+          continue;
+        }
+        return;
+      }
+      continue;
+    case State::body:
+      if (!parse_body()) {
+        if (m_closed || m_state == State::closing) {
+          continue;
+        }
+        if (m_eof) {
+          refuse(400, "agproxy: the connection ended inside the request's body");
+          continue;
+        }
+        return;
+      }
+      dispatch();
+      continue;
+    case State::handling:
+      return;
+    case State::answered:
+      finish_exchange();
+      continue;
+    case State::closing:
+      if (unsent() > 0) {
+        return;
+      }
+      if (m_linger) {
+        // An error answer: read and drop what the client still sends for a short while, so
+        // that the close does not reset the connection before the client reads the answer.
+        ::shutdown(m_sock, SHUT_WR);
+        m_state = State::lingering;
+        m_deadline = Clock::now() + k_linger;
+        m_raw_body = 0;
+        m_in.clear();
+        m_in_begin = 0;
+        read_input();
+        continue;
+      }
+      close();
+      return;
+    case State::lingering:
+      if (m_eof) {
+        close();
+      }
+      return;
+    }
+    return;
+  }
+}
+
+bool Connection::parse_head() {
+  if (m_in_begin == m_in.size()) {
+    return false;
+  }
+  if (m_state == State::idle) {
+    m_state = State::head;
+    m_deadline = Clock::now() + m_limits.header_timeout;
+    m_scan = m_in_begin;
+  }
+  // The head ends at the first empty line (an empty request line ends it too, and is refused).
+  size_t end = std::string::npos;
+  size_t line_start = m_scan;
+  while (true) {
+    const size_t newline = m_in.find('\n', line_start);
+    if (newline == std::string::npos) {
+      break;
+    }
+    const size_t length = newline - line_start;
+    if (length == 0 || (length == 1 && m_in[line_start] == '\r')) {
+      end = newline + 1;
+      break;
+    }
+    line_start = newline + 1;
+  }
+  if (end == std::string::npos) {
+    m_scan = line_start; // resume at the incomplete line
+    const size_t first_line = m_in.find('\n', m_in_begin);
+    const size_t read = m_in.size() - m_in_begin;
+    if (first_line == std::string::npos && read > k_max_line) {
+      refuse(414, "agproxy: the request line is longer than 8 KiB");
+    } else if (read > k_max_head) {
+      refuse(431, "agproxy: the request's headers are larger than 64 KiB");
+    }
+    return false;
+  }
+  m_exchange = std::make_unique<Exchange>();
+  httplib::Request& request = m_exchange->request;
+  const int status =
+      parse_request_head(std::string_view(m_in).substr(m_in_begin, end - m_in_begin), request);
+  m_in_begin = end;
+  if (status != 0) {
+    refuse(status, status == 414   ? "agproxy: the request line is longer than 8 KiB"
+                   : status == 431 ? "agproxy: the request has too many or too long headers"
+                                   : "agproxy: the HTTP request is malformed");
+    return false;
+  }
+  const std::string connection = request.get_header_value("Connection");
+  m_keep_alive = request.version == "HTTP/1.1" ? !has_token(connection, "close")
+                                               : has_token(connection, "keep-alive");
+  m_head_request = request.method == "HEAD";
+  if (const auto problem = framing_problem(request.headers, m_limits.max_body)) {
+    // The body is not read, so what follows on the connection is not a request.
+    refuse(problem->first, problem->second);
+    return false;
+  }
+  m_chunked_in = request.has_header("Transfer-Encoding");
+  m_body_left =
+      m_chunked_in ? 0
+                   : std::strtoull(request.get_header_value("Content-Length").c_str(), nullptr, 10);
+  m_chunk_state = 0;
+  m_raw_body = 0;
+  m_body_too_large = false;
+  const bool has_body = m_chunked_in || m_body_left > 0;
+  if (has_body && m_in_begin == m_in.size() &&
+      iequals(request.get_header_value("Expect"), "100-continue")) {
+    m_out += "HTTP/1.1 100 Continue\r\n\r\n";
+    flush();
+  }
+  m_state = State::body;
+  m_deadline = Clock::now() + m_limits.read_timeout;
+  return true;
+}
+
+bool Connection::parse_body() {
+  if (m_chunked_in) {
+    return parse_chunks();
+  }
+  const size_t take = std::min(m_body_left, m_in.size() - m_in_begin);
+  if (take > 0) {
+    m_exchange->request.body.append(m_in, m_in_begin, take);
+    m_in_begin += take;
+    m_body_left -= take;
+    m_deadline = Clock::now() + m_limits.read_timeout;
+  }
+  return m_body_left == 0;
+}
+
+// Chunked transfer coding (RFC 9112 §7.1): m_chunk_state 0 reads a chunk-size line, 1 the chunk's
+// data, 2 the CRLF after it, 3 the trailer section. The decoded body may reach the limit; past it
+// the rest is read and dropped, and the request refused with 413 once complete; past twice the
+// limit as sent, reading stops.
+bool Connection::parse_chunks() {
+  std::string& body = m_exchange->request.body;
+  const size_t before = m_in_begin;
+  while (true) {
+    const size_t available = m_in.size() - m_in_begin;
+    if (m_chunk_state == 0 || m_chunk_state == 3) {
+      const size_t newline = m_in.find('\n', m_in_begin);
+      if (newline == std::string::npos) {
+        if (available > k_max_chunk_line) {
+          refuse(400, "agproxy: a chunk-size line of the request body is too long");
+        }
+        break;
+      }
+      std::string_view line(m_in.data() + m_in_begin, newline - m_in_begin);
+      m_in_begin = newline + 1;
+      m_raw_body += line.size() + 1;
+      if (!line.empty() && line.back() == '\r') {
+        line.remove_suffix(1);
+      }
+      if (m_chunk_state == 3) {
+        if (line.empty()) {
+          if (m_body_too_large) {
+            body.clear();
+          }
+          return true;
+        }
+        continue; // a trailer field: dropped
+      }
+      const std::string_view digits = line.substr(0, line.find(';'));
+      size_t size = 0;
+      const std::string_view hex = trim_ows(digits);
+      if (hex.empty() || hex.size() > 15 ||
+          hex.find_first_not_of("0123456789abcdefABCDEF") != std::string_view::npos) {
+        refuse(400, "agproxy: the request body's chunked coding is malformed");
+        return false;
+      }
+      size = std::stoull(std::string(hex), nullptr, 16);
+      m_chunk_left = size;
+      m_chunk_state = size == 0 ? 3 : 1;
+    } else if (m_chunk_state == 1) {
+      const size_t take = std::min(m_chunk_left, available);
+      if (take == 0) {
+        break;
+      }
+      if (!m_body_too_large) {
+        body.append(m_in, m_in_begin, take);
+        if (body.size() > m_limits.max_body) {
+          m_body_too_large = true;
+          body.clear();
+          body.shrink_to_fit();
+        }
+      }
+      m_in_begin += take;
+      m_raw_body += take;
+      m_chunk_left -= take;
+      if (m_chunk_left == 0) {
+        m_chunk_state = 2;
+      }
+    } else {
+      if (available == 0 || (m_in[m_in_begin] == '\r' && available < 2)) {
+        break;
+      }
+      const size_t length = m_in[m_in_begin] == '\r' ? 2 : 1;
+      if (m_in[m_in_begin + length - 1] != '\n') {
+        refuse(400, "agproxy: a chunk of the request body does not end with CRLF");
+        return false;
+      }
+      m_in_begin += length;
+      m_raw_body += length;
+      m_chunk_state = 0;
+    }
+    if (m_raw_body > 2 * m_limits.max_body + (64 << 10)) {
+      refuse(413, too_large_message(m_limits.max_body));
+      return false;
+    }
+  }
+  if (m_in_begin != before) {
+    m_deadline = Clock::now() + m_limits.read_timeout;
+  }
+  return false;
+}
+
+void Connection::dispatch() {
+  // Keep the buffer small: drop what was read.
+  if (m_in_begin == m_in.size()) {
+    if (m_in.capacity() > k_kept_buffer) {
+      std::string().swap(m_in);
+    }
+    m_in.clear();
+    m_in_begin = 0;
+  } else if (m_in_begin > (64 << 10)) {
+    m_in.erase(0, m_in_begin);
+    m_in_begin = 0;
+  }
+  Exchange& exchange = *m_exchange;
+  exchange.start = Clock::now();
+  exchange.request.remote_addr = m_remote_ip;
+  exchange.request.remote_port = m_remote_port;
+  m_state = State::handling;
+  if (m_body_too_large) {
+    // Read whole (the sender framed it well), then refused: the connection can go on.
+    send_error(exchange.response, route_protocol(exchange.request.path),
+               ErrorKind::payload_too_large, "request_too_large",
+               too_large_message(m_limits.max_body));
+    m_body_too_large = false;
+    respond();
+    return;
+  }
+  m_forward = m_handler.handle(exchange, m_loop, m_id, *this);
+  if (m_state == State::answered || m_closed) {
+    m_forward.reset(); // it answered at once
+  } else if (!m_forward) {
+    respond();
+  }
+}
+
+void Connection::finish_exchange() {
+  m_forward.reset();
+  if (m_exchange) {
+    m_handler.log(*m_exchange);
+    m_exchange.reset();
+  }
+  if (!m_keep_alive || m_stopping || (m_eof && m_in_begin == m_in.size())) {
+    m_state = State::closing;
+    return;
+  }
+  m_state = State::idle;
+  m_deadline = Clock::now() + m_limits.idle_timeout;
+}
+
+void Connection::refuse(int status, const std::string& message) {
+  if (!m_exchange) {
+    m_exchange = std::make_unique<Exchange>();
+  }
+  Exchange& exchange = *m_exchange;
+  exchange.start = Clock::now();
+  exchange.request.remote_addr = m_remote_ip;
+  exchange.response = httplib::Response();
+  const ErrorKind kind = error_kind_for_status(status);
+  send_error(exchange.response, route_protocol(exchange.request.path), kind,
+             status == 413 ? "request_too_large" : "bad_request", message);
+  exchange.response.status = status;
+  m_keep_alive = false;
+  m_linger = true;
+  m_head_request = false;
+  m_state = State::handling;
+  respond();
+  m_handler.log(exchange);
+  m_exchange.reset();
+  m_forward.reset();
+  m_state = State::closing;
+}
+
+void Connection::write_head(std::optional<size_t> length) {
+  httplib::Response& response = m_exchange->response;
+  if (response.status == -1) {
+    response.status = 200; // httplib's "not set"
+  }
+  m_out += "HTTP/1.1 ";
+  m_out += std::to_string(response.status);
+  m_out += ' ';
+  m_out += reason_phrase(response.status);
+  m_out += "\r\n";
+  for (const auto& [name, value] : response.headers) {
+    if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
+        iequals(name, "Connection")) {
+      continue;
+    }
+    m_out += name;
+    m_out += ": ";
+    m_out += value;
+    m_out += "\r\n";
+  }
+  m_chunked_out = false;
+  if (status_has_body(response.status)) {
+    if (length) {
+      m_out += "Content-Length: ";
+      m_out += std::to_string(*length);
+      m_out += "\r\n";
+    } else if (m_exchange->request.version == "HTTP/1.0") {
+      m_keep_alive = false; // the body ends with the connection
+    } else {
+      m_chunked_out = true;
+      m_out += "Transfer-Encoding: chunked\r\n";
+    }
+  }
+  if (!m_keep_alive || m_stopping) {
+    m_out += "Connection: close\r\n";
+  }
+  m_out += "\r\n";
+}
+
+void Connection::respond() {
+  httplib::Response& response = m_exchange->response;
+  if (response.content_provider_ && response.is_chunked_content_provider_) {
+    // A body made piece by piece (the echo model's stream): all at once, as chunks.
+    begin_stream();
+    bool done = false;
+    httplib::DataSink sink;
+    sink.write = [this](const char* data, size_t size) {
+      return send_chunk(std::string_view(data, size));
+    };
+    sink.done = [&done] {
+      done = true;
+    };
+    sink.is_writable = [this] {
+      return !m_closed;
+    };
+    for (size_t offset = 0; !done && !m_closed;) {
+      if (!response.content_provider_(offset, 0, sink)) {
+        break;
+      }
+      ++offset;
+    }
+    end_stream();
+    return;
+  }
+  write_head(response.body.size());
+  if (!m_head_request && status_has_body(response.status)) {
+    m_out += response.body;
+  }
+  m_state = State::answered;
+  flush();
+}
+
+void Connection::begin_stream() {
+  write_head(std::nullopt);
+  flush();
+}
+
+bool Connection::send_chunk(std::string_view data) {
+  if (m_closed) {
+    return false;
+  }
+  if (data.empty() || m_head_request || !status_has_body(m_exchange->response.status)) {
+    return true;
+  }
+  if (m_chunked_out) {
+    char size[24];
+    const int n = std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    m_out.append(size, static_cast<size_t>(n));
+    m_out += data;
+    m_out += "\r\n";
+  } else {
+    m_out += data;
+  }
+  flush();
+  return !m_closed;
+}
+
+void Connection::end_stream() {
+  if (m_chunked_out && !m_head_request) {
+    m_out += "0\r\n\r\n";
+  }
+  m_state = State::answered;
+  flush();
+}
+
+void Connection::flush() {
+  while (!m_closed && m_out_sent < m_out.size()) {
+    const ssize_t n =
+        ::send(m_sock, m_out.data() + m_out_sent, m_out.size() - m_out_sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      m_out_sent += static_cast<size_t>(n);
+      m_last_sent = Clock::now();
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      m_broken = !wait(POLLOUT, m_write_timeout);
+      return; // the rest when the socket has room (EPOLLOUT)
     } else {
-      m_broken = true;
-    }
-  }
-  m_held.clear();
-  return !m_broken;
-}
-
-void ConnectionStream::linger() {
-  if (!flush()) {
-    return;
-  }
-  ::shutdown(m_sock, SHUT_WR);
-  const auto until = Clock::now() + k_linger;
-  size_t dropped = 0;
-  while (dropped < k_linger_bytes) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-    pollfd p{m_sock, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      close(); // the client is gone
       return;
     }
-    const ssize_t n = ::recv(m_sock, m_buffer, sizeof m_buffer, 0);
-    if (n <= 0) {
-      return;
+  }
+  if (m_out_sent == m_out.size()) {
+    if (m_out.capacity() > k_kept_buffer) {
+      std::string().swap(m_out); // a large answer's buffer is not kept for the connection's life
     }
-    dropped += static_cast<size_t>(n);
+    m_out.clear();
+    m_out_sent = 0;
   }
-}
-
-void ConnectionStream::get_remote_ip_and_port(std::string& ip, int& port) const {
-  if (m_remote.ip.empty()) {
-    address_of(m_sock, ::getpeername, m_remote.ip, m_remote.port);
-  }
-  ip = m_remote.ip;
-  port = m_remote.port;
-}
-
-void ConnectionStream::get_local_ip_and_port(std::string& ip, int& port) const {
-  if (m_local.ip.empty()) {
-    address_of(m_sock, ::getsockname, m_local.ip, m_local.port);
-  }
-  ip = m_local.ip;
-  port = m_local.port;
 }
 
 } // namespace agproxy

@@ -1,89 +1,151 @@
 #pragma once
 
+#include "server/auth.hpp"
+#include "server/event_loop.hpp"
+#include "server/forward.hpp"
+
 #include <chrono>
 #include <httplib.h>
+#include <memory>
 #include <optional>
 #include <string>
 
 namespace agproxy {
 
-// One client connection as httplib's request parser and response writer see it, in place of
-// httplib's own socket stream. What it adds:
-// - a deadline and a size limit (64 KiB) for a request's line and headers, so a client trickling
-//   them (slowloris) holds a worker for a bounded time, not for as long as each byte comes within
-//   the read timeout, and cannot send headers without end;
-// - fewer system calls per request: the addresses are looked up once per connection, a read is a
-//   recv() (poll() only when nothing is waiting), and a response's header block goes out in one
-//   send() with its body (the first write of a response is held until the next write, the end of
-//   the response, or a read).
-class ConnectionStream final : public httplib::Stream {
+// One request and its answer, as the gateway's handler and its log line see them.
+struct Exchange {
+  httplib::Request request;
+  httplib::Response response;
+  std::chrono::steady_clock::time_point start{};
+  // Which key header the auth decision read (for the log).
+  std::optional<KeyHeader> key_header;
+  // The upstream that answered (for the log).
+  std::string upstream;
+};
+
+// What a connection asks of the gateway.
+class ExchangeHandler {
+public:
+  virtual ~ExchangeHandler() = default;
+  // Answer `exchange.request` in `exchange.response`, or return the forward that will (through
+  // `channel`, notified as handler `id` of `loop`).
+  virtual std::unique_ptr<Forward> handle(Exchange& exchange, EventLoop& loop, EventLoop::Id id,
+                                          ResponseChannel& channel) = 0;
+  // Write the log line of an answered exchange.
+  virtual void log(const Exchange& exchange) = 0;
+};
+
+// How long a connection may take over what, and how much it may send.
+struct ConnectionLimits {
+  size_t max_body = 32u << 20;
+  // For a request's line and headers, from their first byte.
+  std::chrono::milliseconds header_timeout{10'000};
+  // Between a response and the next request.
+  std::chrono::milliseconds idle_timeout{5'000};
+  // Without a byte of a request's body arriving.
+  std::chrono::milliseconds read_timeout{15'000};
+  // Without the client taking a byte of what is sent to it.
+  std::chrono::milliseconds write_timeout{30'000};
+};
+
+// Read the request line and headers in `head` (up to and including the blank line) into
+// `request`. Return 0, or the status to refuse the request with: 400 (malformed), 414 (request
+// line over 8 KiB), 431 (a header line over 8 KiB, or over 100 headers). Exposed for the tests.
+int parse_request_head(std::string_view head, httplib::Request& request);
+
+// One client connection of an event loop: reads requests (HTTP/1.1, keep-alive, pipelined; bodies
+// with a length or chunked), hands each to the gateway, and writes the answer, whole or streamed.
+// Refuses what it cannot read safely with a 4xx and a close: a head over 64 KiB or late, a body
+// framed ambiguously or over the limit.
+class Connection final : public EventLoop::Handler, public ResponseChannel {
 public:
   using Clock = std::chrono::steady_clock;
 
-  // Take over `sock` (made non-blocking; closed by the caller) with these per-operation timeouts,
-  // for requests whose bodies may decode to at most `max_body` bytes.
-  ConnectionStream(int sock, std::chrono::milliseconds read_timeout,
-                   std::chrono::milliseconds write_timeout, size_t max_body);
+  Connection(EventLoop& loop, EventLoop::Id id, int sock, std::string remote_ip, int remote_port,
+             ExchangeHandler& handler, const ConnectionLimits& limits);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
 
-  bool is_readable() const override;
-  // Sends what is held: httplib asks before each chunk of a streamed response.
-  bool is_writable() const override;
-  ssize_t read(char* ptr, size_t size) override;
-  ssize_t write(const char* ptr, size_t size) override;
-  void get_remote_ip_and_port(std::string& ip, int& port) const override;
-  void get_local_ip_and_port(std::string& ip, int& port) const override;
-  int socket() const override { return m_sock; }
+  void on_events(uint32_t events) override;
+  void on_notify() override;
+  void on_tick(Clock::time_point now) override;
+  void on_stop() override;
 
-  // Wait until a request starts arriving, for at most `idle`; `stop_fd` readable ends the wait.
-  // Return whether there is something to read.
-  bool wait_for_request(std::chrono::milliseconds idle, int stop_fd) const;
-  // Start reading a request whose line and headers must arrive within `limit`.
-  void start_request(std::chrono::milliseconds limit);
-  // The headers are in: the body that follows is subject to the read timeout and to a limit on
-  // its bytes as sent (twice the largest body, for chunk framing; httplib 0.11.4 checks no limit
-  // on a chunked body).
-  void headers_complete();
-  // Return whether the current request's body went past its limit (and was not read).
-  bool body_too_large() const { return m_body_too_large; }
-  // End the connection once the current response is sent.
-  void close_after_response() { m_close = true; }
-  // Return whether close_after_response() was called.
-  bool close_requested() const { return m_close; }
-  // Before closing on an error answer: stop sending, then read and drop what the client still
-  // sends for a short while, so that the close does not reset the connection (a reset can
-  // destroy the answer before the client reads it).
-  void linger();
-  // Send what is held. Return false when the client is gone or too slow.
-  bool flush() const;
+  void respond() override;
+  void begin_stream() override;
+  bool send_chunk(std::string_view data) override;
+  void end_stream() override;
+  size_t unsent() const override { return m_out.size() - m_out_sent; }
 
 private:
-  // Charge `n` bytes read to the body's limit; return -1 once it is past it, else `n`.
-  ssize_t count_body(ssize_t n);
-  // Wait for `events` on the socket until the read/write timeout or the headers deadline.
-  bool wait(short events, std::chrono::milliseconds timeout) const;
-
-  // An address and port, looked up on the first request and kept for the connection's life
-  // (httplib asks for both on every request: two system calls each time).
-  struct Endpoint {
-    std::string ip;
-    int port = 0;
+  enum class State {
+    idle,      // waiting for a request's first byte
+    head,      // reading a request's line and headers
+    body,      // reading its body
+    handling,  // the gateway is answering it
+    answered,  // the answer is written (maybe not yet sent)
+    closing,   // sending a last answer, then closing
+    lingering, // answered and shut for writing: reading and dropping, briefly
   };
 
+  // Read what the socket has (until EAGAIN, or while the state does not take input).
+  void read_input();
+  // Move on as far as the input and the state allow.
+  void drive();
+  // Parse what is buffered for the current state; return false when more input is needed.
+  bool parse_head();
+  bool parse_body();
+  bool parse_chunks();
+  // The request is complete: hand it to the gateway.
+  void dispatch();
+  // The answer is written: log it, then wait for the next request or close.
+  void finish_exchange();
+  // Answer with our error `status` for a request we could not read, and close after it.
+  void refuse(int status, const std::string& message = {});
+  // Write the response's status line and headers, with a body of `length` bytes or chunked.
+  void write_head(std::optional<size_t> length);
+  // Send what is buffered; close on a failed send.
+  void flush();
+  void close();
+
+  EventLoop& m_loop;
+  EventLoop::Id m_id;
   int m_sock;
-  mutable Endpoint m_remote, m_local;
-  std::chrono::milliseconds m_read_timeout;
-  std::chrono::milliseconds m_write_timeout;
-  std::optional<Clock::time_point> m_headers_deadline;
-  size_t m_header_bytes_left = 0;
-  size_t m_body_limit;
-  size_t m_body_bytes_left = 0;
+  std::string m_remote_ip;
+  int m_remote_port;
+  ExchangeHandler& m_handler;
+  const ConnectionLimits& m_limits;
+
+  State m_state = State::idle;
+  bool m_closed = false;
+  bool m_eof = false;       // the client sent its FIN, and it was read
+  bool m_peer_shut = false; // epoll saw the FIN (or more) arrive
+  bool m_stopping = false;  // the gateway is stopping: no more requests
+  bool m_keep_alive = true; // the current request allows another after it
+  bool m_head_request = false;
+  bool m_chunked_out = false;
+  bool m_linger = false; // an error answer: linger before closing
+
+  std::string m_in;
+  size_t m_in_begin = 0;
+  size_t m_scan = 0; // where to resume looking for the end of the head
+  std::string m_out;
+  size_t m_out_sent = 0;
+
+  // The request's body as it is read.
+  bool m_chunked_in = false;
+  size_t m_body_left = 0;  // bytes of a Content-Length body still to come
+  size_t m_chunk_left = 0; // bytes of the current chunk still to come
+  int m_chunk_state = 0;   // see parse_chunks()
+  size_t m_raw_body = 0;   // bytes of a chunked body as sent, framing included
   bool m_body_too_large = false;
-  char m_buffer[4096];
-  size_t m_begin = 0, m_end = 0;
-  mutable std::string m_held;
-  mutable bool m_broken = false;
-  bool m_hold_next = false;
-  bool m_close = false;
+
+  Clock::time_point m_deadline{}; // for the current state
+  Clock::time_point m_last_sent{};
+
+  std::unique_ptr<Exchange> m_exchange;
+  std::unique_ptr<Forward> m_forward;
 };
 
 } // namespace agproxy

@@ -9,6 +9,7 @@
 #include "server/upstream_transfer.hpp"
 
 #include <httplib.h>
+#include <vector>
 
 namespace agproxy {
 
@@ -65,106 +66,315 @@ std::string query_of(const httplib::Request& request) {
   return mark == std::string::npos ? "" : request.target.substr(mark + 1);
 }
 
-// Pass the provider's answer on: status, headers, and the body, buffered when it is small (or an
-// error) and complete, streamed as it arrives when it is an event stream, large or of unknown
-// length. An error body over k_max_error_body becomes our own error.
-void relay(std::shared_ptr<UpstreamTransfer> transfer, httplib::Response& response,
-           Protocol protocol, const std::string& upstream, const std::string& key,
-           Clock::duration idle_timeout, Logger& logger) {
-  response.status = transfer->status();
-  for (const auto& [name, value] : transfer->headers()) {
-    if (forwarded_response_header(name)) {
-      response.headers.emplace(name, value);
+// The provider's answer is passed on whole when it is small (or an error) and complete, streamed
+// as it arrives when it is an event stream, large or of unknown length; no more than this waits
+// unsent for a slow client before the provider is paused.
+constexpr size_t k_max_unsent = 256 << 10;
+
+class ForwardImpl final : public Forward {
+public:
+  ForwardImpl(std::shared_ptr<const RuntimeConfig> config, const Route& route, Protocol protocol,
+              UpstreamTransfer::Request outgoing, httplib::Response& response, Logger& logger,
+              EventLoop& loop, EventLoop::Id owner, ResponseChannel& channel)
+      : m_config(std::move(config)), m_upstream(m_config->upstreams[route.upstream]),
+        m_keys(*m_config->key_pools[route.upstream]), m_protocol(protocol),
+        m_outgoing(std::move(outgoing)), m_response(response), m_logger(logger), m_loop(loop),
+        m_owner(owner), m_channel(channel),
+        m_attempts(std::max<size_t>(1, std::min(k_max_attempts, m_keys.size()))) {}
+
+  ~ForwardImpl() override {
+    if (m_state == State::streaming) {
+      // The client left: dropping the transfer cancels the provider request.
+      m_logger.info("client left; provider stream cancelled", {{"upstream", m_upstream.name}});
     }
   }
-  response.set_header("x-agproxy-upstream", upstream);
-  if (!key.empty()) {
-    response.set_header("x-agproxy-key", last4(key));
-  }
-  std::string content_type = transfer->header("Content-Type");
-  const bool event_stream = content_type.starts_with("text/event-stream");
-  const std::string length = transfer->header("Content-Length");
-  const bool small = !length.empty() && length.size() < 16 &&
-                     std::strtoull(length.c_str(), nullptr, 10) <= k_max_buffered_body;
-  const bool error = response.status >= 400;
-  if (!event_stream && (small || error)) {
-    std::string body;
-    const size_t limit = error ? k_max_error_body : k_max_buffered_body;
-    if (!transfer->read_all(body, Clock::now() + idle_timeout, limit)) {
-      logger.warn("provider response incomplete",
-                  {{"upstream", upstream}, {"error", transfer->error()}});
+
+  // Start the first attempt (which may answer at once: every key resting).
+  void start() { next_attempt(); }
+
+  bool progress(Clock::time_point now) override {
+    if (m_state == State::waiting) {
+      on_waiting(now);
     }
-    if (body.size() > limit) {
-      // An error page this large is no answer an SDK can show (a load balancer's HTML, a dump):
-      // say what happened, in the client's protocol, instead of holding and passing it on.
-      const int status = response.status;
-      response.headers.erase("Content-Type");
-      send_error(response, protocol, error_kind_for_status(status), "upstream_error",
-                 "agproxy: upstream '" + upstream + "' answered " + std::to_string(status) +
-                     " with an error body over " + std::to_string(limit >> 10) +
-                     " KiB, not passed on");
-      response.status = status;
+    if (m_state == State::buffering) {
+      on_buffering(now);
+    } else if (m_state == State::streaming) {
+      on_streaming(now);
+    }
+    return m_state == State::done;
+  }
+
+private:
+  enum class State { waiting, buffering, streaming, done };
+
+  void fail(ErrorKind kind, std::string_view code, const std::string& message) {
+    send_error(m_response, m_protocol, kind, code, message);
+    m_state = State::done;
+    m_channel.respond();
+  }
+
+  void next_attempt() {
+    while (m_attempt < m_attempts) {
+      ++m_attempt;
+      const Clock::time_point now = Clock::now();
+      UpstreamTransfer::Request request = m_outgoing;
+      m_key.clear();
+      if (m_keys.size() > 0) {
+        const std::optional<size_t> index = m_keys.next(now, m_tried);
+        if (!index) {
+          break; // every other key is resting
+        }
+        m_tried.push_back(*index);
+        m_key = m_keys.key(*index);
+        request.headers.push_back(credential_header(m_protocol, m_key));
+      }
+      m_current = std::make_unique<UpstreamTransfer>(m_loop, m_owner);
+      m_deadline = now + m_config->request_timeout;
+      m_current->start(std::move(request), m_deadline);
+      m_state = State::waiting;
       return;
     }
-    response.set_content(body, content_type.empty() ? "application/octet-stream" : content_type);
-    return;
+    after_attempts();
   }
-  if (event_stream) {
-    content_type =
-        "text/event-stream"; // exactly: with a charset, httplib would compress and buffer
+
+  void on_waiting(Clock::time_point now) {
+    UpstreamTransfer& transfer = *m_current;
+    if (!transfer.headers_done()) {
+      if (!transfer.done() && now < m_deadline) {
+        return;
+      }
+      if (!transfer.done() || transfer.outcome() == UpstreamTransfer::Outcome::timeout) {
+        m_logger.warn("provider timed out", {{"upstream", m_upstream.name}, {"key", last4(m_key)}});
+        m_current.reset();
+        fail(ErrorKind::gateway_timeout, "upstream_timeout",
+             "agproxy: upstream '" + m_upstream.name + "' did not answer within " +
+                 std::to_string(m_config->request_timeout.count()) + " s (proxy.request_timeout)");
+        return;
+      }
+      m_logger.warn(
+          "provider unreachable; trying the next key",
+          {{"upstream", m_upstream.name}, {"key", last4(m_key)}, {"error", transfer.error()}});
+      m_last.reset();
+      if (m_attempt == m_attempts) {
+        const std::string error = transfer.error();
+        m_current.reset();
+        fail(ErrorKind::bad_gateway, "upstream_unreachable",
+             "agproxy: upstream '" + m_upstream.name + "' at " + m_upstream.base_url +
+                 " is unreachable: " + error);
+        return;
+      }
+      m_current.reset();
+      next_attempt();
+      return;
+    }
+    const int status = transfer.status();
+    if (!m_key.empty() && status == 429) {
+      const auto wait =
+          parse_retry_after(transfer.header("Retry-After"), std::chrono::system_clock::now())
+              .value_or(k_default_rate_limit_rest);
+      m_keys.rest(m_tried.back(), wait, now);
+      m_logger.warn("provider key rate-limited; resting it",
+                    {{"upstream", m_upstream.name},
+                     {"key", last4(m_key)},
+                     {"rest_s", std::to_string(wait.count()), true}});
+    } else if (!m_key.empty() && (status == 401 || status == 403)) {
+      m_keys.rest(m_tried.back(), k_refused_key_rest, now);
+      m_logger.warn(
+          "provider refused its key; taking it out",
+          {{"upstream", m_upstream.name},
+           {"key", last4(m_key)},
+           {"status", std::to_string(status), true},
+           {"rest_s", std::to_string(std::chrono::seconds(k_refused_key_rest).count()), true}});
+    } else if (status < 500) {
+      relay(std::move(m_current), m_key);
+      return;
+    } else {
+      m_logger.warn("provider error; trying the next key",
+                    {{"upstream", m_upstream.name},
+                     {"key", last4(m_key)},
+                     {"status", std::to_string(status), true}});
+    }
+    m_last = std::move(m_current);
+    m_last_key = m_key;
+    next_attempt();
   }
-  auto last_data = std::make_shared<Clock::time_point>(Clock::now());
-  auto last_write = std::make_shared<Clock::time_point>(Clock::now());
-  auto framing = std::make_shared<SseFraming>(); // where events end, for the heartbeat
-  response.set_chunked_content_provider(
-      content_type.empty() ? "application/octet-stream" : content_type,
-      [transfer, last_data, last_write, framing, event_stream, idle_timeout, upstream,
-       &logger](size_t, httplib::DataSink& sink) {
-        std::string chunk;
-        const bool more = transfer->read(chunk, std::chrono::milliseconds(100));
-        const Clock::time_point now = Clock::now();
-        if (!chunk.empty()) {
-          *last_data = now;
-          framing->feed(chunk);
-        } else if (event_stream && framing->at_boundary() && now - *last_write > k_heartbeat) {
-          // A comment line, which SSE readers skip: while the provider is silent, it is the only
-          // way to learn that the client left (a write to a closed connection fails).
-          chunk = ":\n\n";
-        }
-        if (!chunk.empty()) {
-          *last_write = now;
-          if (!sink.write(chunk.data(), chunk.size())) {
-            // The client left: ending here drops the transfer, which cancels the provider request.
-            logger.info("client left; provider stream cancelled", {{"upstream", upstream}});
-            return false;
-          }
-        }
-        if (!more) {
-          if (transfer->failed()) {
-            logger.warn("provider stream broke off",
-                        {{"upstream", upstream}, {"error", transfer->error()}});
-          }
-          sink.done();
-        } else if (Clock::now() - *last_data > idle_timeout) {
-          logger.warn("provider stream stalled; ending it", {{"upstream", upstream}});
-          sink.done();
-        }
-        return true;
-      });
-}
+
+  // Every attempt is made: a provider's own refusal or error is passed on as it was; rate limits
+  // on every key are ours.
+  void after_attempts() {
+    if (m_last && m_last->status() != 429) {
+      relay(std::move(m_last), m_last_key);
+      return;
+    }
+    const Clock::time_point now = Clock::now();
+    if (m_keys.size() > 0 && !m_keys.any_usable(now)) {
+      const auto wait = m_keys.soonest_usable(now) - now;
+      const long long seconds =
+          std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(wait).count());
+      m_logger.warn(
+          "every key of the upstream is resting",
+          {{"upstream", m_upstream.name}, {"retry_after_s", std::to_string(seconds), true}});
+      m_last.reset();
+      send_error(m_response, m_protocol, ErrorKind::rate_limited, "all_keys_resting",
+                 "agproxy: every key of upstream '" + m_upstream.name +
+                     "' is rate-limited or refused; retry in " + std::to_string(seconds) + " s");
+      m_response.set_header("Retry-After", std::to_string(seconds));
+      m_state = State::done;
+      m_channel.respond();
+      return;
+    }
+    if (m_last) {
+      relay(std::move(m_last), m_last_key); // as the provider said
+      return;
+    }
+    fail(ErrorKind::bad_gateway, "upstream_unreachable",
+         "agproxy: upstream '" + m_upstream.name + "' could not be reached");
+  }
+
+  // Pass the provider's answer on: status and headers now, the body as it comes.
+  void relay(std::unique_ptr<UpstreamTransfer> transfer, const std::string& key) {
+    m_current = std::move(transfer);
+    m_last.reset();
+    UpstreamTransfer& upstream = *m_current;
+    m_response.status = upstream.status();
+    for (const auto& [name, value] : upstream.headers()) {
+      if (forwarded_response_header(name)) {
+        m_response.headers.emplace(name, value);
+      }
+    }
+    m_response.set_header("x-agproxy-upstream", m_upstream.name);
+    if (!key.empty()) {
+      m_response.set_header("x-agproxy-key", last4(key));
+    }
+    m_content_type = upstream.header("Content-Type");
+    m_event_stream = m_content_type.starts_with("text/event-stream");
+    const std::string length = upstream.header("Content-Length");
+    const bool small = !length.empty() && length.size() < 16 &&
+                       std::strtoull(length.c_str(), nullptr, 10) <= k_max_buffered_body;
+    const bool error = m_response.status >= 400;
+    m_last_data = m_last_write = Clock::now();
+    if (!m_event_stream && (small || error)) {
+      m_limit = error ? k_max_error_body : k_max_buffered_body;
+      m_deadline = m_last_data + m_config->request_timeout;
+      m_state = State::buffering;
+      on_buffering(m_last_data);
+      return;
+    }
+    m_response.set_header("Content-Type",
+                          m_content_type.empty() ? "application/octet-stream" : m_content_type);
+    m_state = State::streaming;
+    m_channel.begin_stream();
+    on_streaming(m_last_data);
+  }
+
+  void on_buffering(Clock::time_point now) {
+    m_current->take(m_body);
+    if (m_body.size() > m_limit) {
+      // An error page this large is no answer an SDK can show (a load balancer's HTML, a dump):
+      // say what happened, in the client's protocol, instead of holding and passing it on.
+      const int status = m_response.status;
+      m_current.reset();
+      m_response.headers.erase("Content-Type");
+      send_error(m_response, m_protocol, error_kind_for_status(status), "upstream_error",
+                 "agproxy: upstream '" + m_upstream.name + "' answered " + std::to_string(status) +
+                     " with an error body over " + std::to_string(m_limit >> 10) +
+                     " KiB, not passed on");
+      m_response.status = status;
+      m_state = State::done;
+      m_channel.respond();
+      return;
+    }
+    if (!m_current->drained() && now < m_deadline) {
+      return;
+    }
+    if (!m_current->drained() || m_current->failed()) {
+      m_logger.warn("provider response incomplete",
+                    {{"upstream", m_upstream.name},
+                     {"error", m_current->failed() ? m_current->error()
+                                                   : "the response did not complete in time"}});
+    }
+    m_current.reset();
+    m_response.set_content(std::move(m_body),
+                           m_content_type.empty() ? "application/octet-stream" : m_content_type);
+    m_state = State::done;
+    m_channel.respond();
+  }
+
+  void on_streaming(Clock::time_point now) {
+    UpstreamTransfer& upstream = *m_current;
+    if (upstream.buffered() > 0 && m_channel.unsent() < k_max_unsent) {
+      std::string chunk;
+      upstream.take(chunk);
+      m_last_data = m_last_write = now;
+      m_framing.feed(chunk);
+      if (!m_channel.send_chunk(chunk)) {
+        return; // the connection ends, and this with it
+      }
+    } else if (upstream.buffered() == 0 && m_event_stream && m_framing.at_boundary() &&
+               now - m_last_write > k_heartbeat && !upstream.done()) {
+      // A comment line, which SSE readers skip: while the provider is silent, it is the only
+      // way to learn that the client left (a write to a closed connection fails).
+      m_last_write = now;
+      if (!m_channel.send_chunk(":\n\n")) {
+        return;
+      }
+    }
+    if (upstream.drained()) {
+      if (upstream.failed()) {
+        m_logger.warn("provider stream broke off",
+                      {{"upstream", m_upstream.name}, {"error", upstream.error()}});
+      }
+      m_state = State::done;
+      m_current.reset();
+      m_channel.end_stream();
+    } else if (upstream.buffered() == 0 && now - m_last_data > m_config->request_timeout) {
+      m_logger.warn("provider stream stalled; ending it", {{"upstream", m_upstream.name}});
+      m_state = State::done;
+      m_current.reset();
+      m_channel.end_stream();
+    }
+  }
+
+  std::shared_ptr<const RuntimeConfig> m_config;
+  const Upstream& m_upstream;
+  KeyPool& m_keys;
+  Protocol m_protocol;
+  UpstreamTransfer::Request m_outgoing;
+  httplib::Response& m_response;
+  Logger& m_logger;
+  EventLoop& m_loop;
+  EventLoop::Id m_owner;
+  ResponseChannel& m_channel;
+  const size_t m_attempts;
+  size_t m_attempt = 0;
+  State m_state = State::waiting;
+  std::vector<size_t> m_tried;
+  std::string m_key, m_last_key;
+  std::unique_ptr<UpstreamTransfer> m_current, m_last;
+  Clock::time_point m_deadline{};
+  std::string m_content_type;
+  bool m_event_stream = false;
+  size_t m_limit = 0;
+  std::string m_body;
+  Clock::time_point m_last_data{}, m_last_write{};
+  SseFraming m_framing; // where events end, for the heartbeat
+};
 
 } // namespace
 
-void forward_request(const httplib::Request& request, httplib::Response& response,
-                     const RuntimeConfig& config, Protocol protocol, Logger& logger,
-                     std::string& upstream_name) {
+std::unique_ptr<Forward> forward_request(const httplib::Request& request,
+                                         httplib::Response& response,
+                                         std::shared_ptr<const RuntimeConfig> config,
+                                         Protocol protocol, Logger& logger,
+                                         std::string& upstream_name, EventLoop& loop,
+                                         EventLoop::Id owner, ResponseChannel& channel) {
   const std::optional<std::string> model = requested_model(protocol, request.path, request.body);
-  if (config.echo_model && model == std::string(k_echo_model)) {
+  if (config->echo_model && model == std::string(k_echo_model)) {
     upstream_name = "agproxy-echo";
     answer_echo(request, response, protocol);
-    return;
+    return nullptr;
   }
-  const std::optional<Route> route = choose_upstream(config.upstreams, protocol, model);
+  const std::optional<Route> route = choose_upstream(config->upstreams, protocol, model);
   if (!route) {
     std::string what = model ? "model '" + *model + "'" : std::string("this request");
     if (!model && protocol != Protocol::gemini && request.method == "POST") {
@@ -173,10 +383,10 @@ void forward_request(const httplib::Request& request, httplib::Response& respons
     send_error(response, protocol, ErrorKind::not_found, "model_not_found",
                "agproxy: no upstream serves " + what + " on the " +
                    std::string(to_string(protocol)) + " routes; configured models: " +
-                   configured_models(config, protocol) + " (proxy.upstreams in the config)");
-    return;
+                   configured_models(*config, protocol) + " (proxy.upstreams in the config)");
+    return nullptr;
   }
-  const Upstream& upstream = config.upstreams[route->upstream];
+  const Upstream& upstream = config->upstreams[route->upstream];
   upstream_name = upstream.name;
 
   UpstreamTransfer::Request outgoing;
@@ -201,102 +411,11 @@ void forward_request(const httplib::Request& request, httplib::Response& respons
   if (protocol == Protocol::anthropic && !has_version) {
     outgoing.headers.emplace_back("anthropic-version", "2023-06-01");
   }
-
-  KeyPool& keys = *config.key_pools[route->upstream];
-  const size_t attempts = std::max<size_t>(1, std::min(k_max_attempts, keys.size()));
-  std::vector<size_t> tried;
-  std::shared_ptr<UpstreamTransfer> last;
-  std::string last_key;
-  for (size_t attempt = 0; attempt < attempts; ++attempt) {
-    const Clock::time_point now = Clock::now();
-    std::string key;
-    UpstreamTransfer::Request attempt_request = outgoing;
-    if (keys.size() > 0) {
-      const std::optional<size_t> index = keys.next(now, tried);
-      if (!index) {
-        break; // every other key is resting
-      }
-      tried.push_back(*index);
-      key = keys.key(*index);
-      attempt_request.headers.push_back(credential_header(protocol, key));
-    }
-    auto transfer = std::make_shared<UpstreamTransfer>();
-    const auto outcome = transfer->start(attempt_request, now + config.request_timeout);
-    if (outcome == UpstreamTransfer::Outcome::timeout) {
-      logger.warn("provider timed out", {{"upstream", upstream_name}, {"key", last4(key)}});
-      send_error(response, protocol, ErrorKind::gateway_timeout, "upstream_timeout",
-                 "agproxy: upstream '" + upstream_name + "' did not answer within " +
-                     std::to_string(config.request_timeout.count()) + " s (proxy.request_timeout)");
-      return;
-    }
-    if (outcome != UpstreamTransfer::Outcome::headers) {
-      logger.warn("provider unreachable; trying the next key",
-                  {{"upstream", upstream_name}, {"key", last4(key)}, {"error", transfer->error()}});
-      last.reset();
-      if (attempt + 1 == attempts) {
-        send_error(response, protocol, ErrorKind::bad_gateway, "upstream_unreachable",
-                   "agproxy: upstream '" + upstream_name + "' at " + upstream.base_url +
-                       " is unreachable: " + transfer->error());
-        return;
-      }
-      continue;
-    }
-    const int status = transfer->status();
-    if (!key.empty() && status == 429) {
-      const auto wait =
-          parse_retry_after(transfer->header("Retry-After"), std::chrono::system_clock::now())
-              .value_or(k_default_rate_limit_rest);
-      keys.rest(tried.back(), wait, Clock::now());
-      logger.warn("provider key rate-limited; resting it",
-                  {{"upstream", upstream_name},
-                   {"key", last4(key)},
-                   {"rest_s", std::to_string(wait.count()), true}});
-    } else if (!key.empty() && (status == 401 || status == 403)) {
-      keys.rest(tried.back(), k_refused_key_rest, Clock::now());
-      logger.warn(
-          "provider refused its key; taking it out",
-          {{"upstream", upstream_name},
-           {"key", last4(key)},
-           {"status", std::to_string(status), true},
-           {"rest_s", std::to_string(std::chrono::seconds(k_refused_key_rest).count()), true}});
-    } else if (status < 500) {
-      relay(transfer, response, protocol, upstream_name, key, config.request_timeout, logger);
-      return;
-    } else {
-      logger.warn("provider error; trying the next key",
-                  {{"upstream", upstream_name},
-                   {"key", last4(key)},
-                   {"status", std::to_string(status), true}});
-    }
-    last = transfer;
-    last_key = key;
-  }
-
-  // A provider's own refusal or error is passed on as it was; rate limits on every key are ours.
-  if (last && last->status() != 429) {
-    relay(last, response, protocol, upstream_name, last_key, config.request_timeout, logger);
-    return;
-  }
-  const Clock::time_point now = Clock::now();
-  if (keys.size() > 0 && !keys.any_usable(now)) {
-    const auto wait = keys.soonest_usable(now) - now;
-    const long long seconds =
-        std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(wait).count());
-    logger.warn("every key of the upstream is resting",
-                {{"upstream", upstream_name}, {"retry_after_s", std::to_string(seconds), true}});
-    send_error(response, protocol, ErrorKind::rate_limited, "all_keys_resting",
-               "agproxy: every key of upstream '" + upstream_name +
-                   "' is rate-limited or refused; retry in " + std::to_string(seconds) + " s");
-    response.set_header("Retry-After", std::to_string(seconds));
-    return;
-  }
-  if (last) {
-    relay(last, response, protocol, upstream_name, last_key, config.request_timeout,
-          logger); // as the provider said
-    return;
-  }
-  send_error(response, protocol, ErrorKind::bad_gateway, "upstream_unreachable",
-             "agproxy: upstream '" + upstream_name + "' could not be reached");
+  auto forward =
+      std::make_unique<ForwardImpl>(std::move(config), *route, protocol, std::move(outgoing),
+                                    response, logger, loop, owner, channel);
+  forward->start(); // may answer at once, through the channel
+  return forward;
 }
 
 } // namespace agproxy

@@ -13,14 +13,15 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
-namespace httplib {
-struct Request;
-struct Response;
-} // namespace httplib
-
 namespace agproxy {
+
+class EventLoop;
+class Forward;
+class ResponseChannel;
+struct Exchange;
 
 // A model the gateway lists at GET /v1/models.
 struct ListedModel {
@@ -53,15 +54,15 @@ std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& se
                                                          bool lan_access, const Environment& env,
                                                          const RuntimeConfig* previous = nullptr);
 
-// Worker threads by default: each open connection and each live stream holds one, and the gateway
-// is sized for 1,000 concurrent streams plus ordinary traffic.
-inline constexpr size_t k_default_workers = 2048;
+// Event-loop threads by default: 0, one per CPU core. Each thread serves any number of connections
+// and streams.
+inline constexpr size_t k_default_workers = 0;
 
 // How the listener is set up; fixed for the life of the process.
 struct ListenOptions {
   std::string host = "127.0.0.1";
-  int port = k_default_port; // 0 picks a free port
-  size_t workers = k_default_workers;
+  int port = k_default_port;          // 0 picks a free port
+  size_t workers = k_default_workers; // event-loop threads; 0: one per CPU core
   int backlog = 4096;
   size_t max_body_bytes = 32u << 20;
   // How long a request's line and headers may take, from the arrival of its first bytes (a client
@@ -96,14 +97,22 @@ public:
   uint64_t denials(DenyReason reason) const;
 
 private:
-  class Server;
+  class Handler;
 
-  void handle(const httplib::Request& request, httplib::Response& response);
-  void log_request(const httplib::Request& request, const httplib::Response& response);
+  // Answer `exchange` (see ExchangeHandler::handle).
+  std::unique_ptr<Forward> handle(Exchange& exchange, EventLoop& loop, uint64_t id,
+                                  ResponseChannel& channel);
+  void log_request(const Exchange& exchange);
+  // Accept the connections waiting on the listening socket into `loop`.
+  void accept_into(EventLoop& loop);
 
   Logger& m_logger;
   ListenOptions m_options;
-  std::unique_ptr<Server> m_server;
+  std::unique_ptr<Handler> m_handler;
+  int m_listen = -1;
+  std::vector<std::unique_ptr<EventLoop>> m_loops;
+  std::atomic<bool> m_running{false};
+  std::atomic<bool> m_stopped{false};
   mutable std::mutex m_config_mutex;
   std::shared_ptr<const RuntimeConfig> m_config;
   std::array<std::atomic<uint64_t>, 5> m_denials{};

@@ -113,21 +113,22 @@ void print_banner(Logger& logger, const ConfigLocation& location,
 }
 
 // A stream holds two descriptors (client and provider); the usual soft limit of 1024 would cap the
-// gateway near 500 streams, so take what the hard limit allows.
-void raise_open_file_limit(Logger& logger, size_t workers) {
+// gateway near 500 streams, so take what the hard limit allows, up to 65,536.
+void raise_open_file_limit(Logger& logger) {
+  // What 2,000 concurrent streams need, with room for the rest.
+  constexpr rlim_t k_needed = 2 * 2000 + 64;
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
     return;
   }
-  const rlim_t wanted = static_cast<rlim_t>(2 * workers + 64);
-  if (limit.rlim_cur < wanted && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = std::min(limit.rlim_max, std::max<rlim_t>(wanted, 65536));
+  if (limit.rlim_cur < 65536 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, 65536);
     setrlimit(RLIMIT_NOFILE, &limit);
   }
-  if (limit.rlim_cur < wanted) {
-    logger.warn("the open-file limit is below what the workers need at full load",
+  if (limit.rlim_cur < k_needed) {
+    logger.warn("the open-file limit allows fewer than 2,000 concurrent streams (ulimit -n)",
                 {{"limit", std::to_string(limit.rlim_cur), true},
-                 {"needed", std::to_string(wanted), true}});
+                 {"needed", std::to_string(k_needed), true}});
   }
 }
 
@@ -140,7 +141,7 @@ bool is_loopback_host(std::string_view host) {
 int serve(const ServeOptions& options, const Environment& env) {
   const sigset_t signals = block_control_signals();
   Logger logger(options.log_level, options.log_format);
-  raise_open_file_limit(logger, options.workers);
+  raise_open_file_limit(logger);
 
   const ConfigLocation location = locate_config(options.config_path, env);
   ConfigDocument document = load_config(location.path);

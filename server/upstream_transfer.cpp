@@ -5,27 +5,13 @@
 #include <algorithm>
 #include <cctype>
 #include <curl/curl.h>
-#include <mutex>
 
 namespace agproxy {
 
 namespace {
 
-constexpr size_t k_max_buffered = 1u
-                                  << 20; // pause the provider beyond this, until the client reads
-
-// One multi handle per worker thread: its connection cache keeps provider connections alive
-// between the requests that thread serves.
-CURLM* thread_multi() {
-  static std::once_flag init;
-  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  struct Multi {
-    CURLM* handle = curl_multi_init();
-    ~Multi() { curl_multi_cleanup(handle); }
-  };
-  thread_local Multi multi;
-  return multi.handle;
-}
+// Pause the provider beyond this many buffered bytes, until the client has taken them.
+constexpr size_t k_max_buffered = 1u << 20;
 
 // Easy handles of finished transfers, kept per thread for the next ones: curl_easy_init allocates
 // and initialises several kilobytes each time (a few percent of a small proxied request's cost).
@@ -54,7 +40,7 @@ public:
   }
 
 private:
-  static constexpr size_t k_kept = 4; // a request holds at most k_max_attempts at once
+  static constexpr size_t k_kept = 64;
   std::vector<CURL*> m_spare;
 };
 
@@ -65,11 +51,12 @@ SpareEasyHandles& spare_easy_handles() {
 
 } // namespace
 
-UpstreamTransfer::UpstreamTransfer() = default;
+UpstreamTransfer::UpstreamTransfer(EventLoop& loop, EventLoop::Id owner)
+    : m_loop(loop), m_owner(owner) {}
 
 UpstreamTransfer::~UpstreamTransfer() {
   if (m_easy) {
-    curl_multi_remove_handle(thread_multi(), m_easy);
+    curl_multi_remove_handle(static_cast<CURLM*>(m_loop.multi()), m_easy);
     spare_easy_handles().give_back(m_easy);
   }
   curl_slist_free_all(static_cast<curl_slist*>(m_headers_list));
@@ -84,6 +71,9 @@ size_t UpstreamTransfer::on_header(char* data, size_t size, size_t count, void* 
     transfer->m_status = space == std::string_view::npos ? 0 : std::atoi(line.data() + space + 1);
   } else if (line == "\r\n" || line == "\n") {
     transfer->m_headers_done = transfer->m_status >= 200;
+    if (transfer->m_headers_done) {
+      transfer->m_loop.notify(transfer->m_owner);
+    }
   } else if (const size_t colon = line.find(':'); colon != std::string_view::npos) {
     std::string_view value = line.substr(colon + 1);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
@@ -105,6 +95,7 @@ size_t UpstreamTransfer::on_body(char* data, size_t size, size_t count, void* se
     return CURL_WRITEFUNC_PAUSE;
   }
   transfer->m_buffer.append(data, size * count);
+  transfer->m_loop.notify(transfer->m_owner);
   return size * count;
 }
 
@@ -117,76 +108,16 @@ std::string UpstreamTransfer::header(const std::string& name) const {
   return "";
 }
 
-void UpstreamTransfer::drive(std::chrono::milliseconds wait) {
-  CURLM* multi = thread_multi();
-  // Wait only when there is nothing to hand over: data that perform() already read must not sit
-  // in the buffer while poll() waits for the next packet.
-  if (wait.count() > 0 && m_buffer.empty()) {
-    curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait.count()), nullptr);
+void UpstreamTransfer::finish(int result) {
+  m_done = true;
+  m_result = result;
+  if (result != CURLE_OK) {
+    m_error = curl_easy_strerror(static_cast<CURLcode>(result));
   }
-  int running = 0;
-  curl_multi_perform(multi, &running);
-  int queued = 0;
-  while (CURLMsg* message = curl_multi_info_read(multi, &queued)) {
-    if (message->msg == CURLMSG_DONE && message->easy_handle == m_easy) {
-      m_done = true;
-      m_result = message->data.result;
-      if (m_result != CURLE_OK) {
-        m_error = curl_easy_strerror(static_cast<CURLcode>(m_result));
-      }
-    }
-  }
+  m_loop.notify(m_owner);
 }
 
-UpstreamTransfer::Outcome UpstreamTransfer::start(const Request& request,
-                                                  Clock::time_point deadline) {
-  m_easy = spare_easy_handles().take();
-  CURL* easy = m_easy;
-  curl_slist* list = nullptr;
-  for (const auto& [name, value] : request.headers) {
-    list = curl_slist_append(list, (name + ": " + value).c_str());
-  }
-  list = curl_slist_append(list, "Expect:");
-  m_headers_list = list;
-  m_body = request.body;
-  const auto budget =
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, std::max<long>(1, budget));
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
-  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, this);
-  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
-  // Bytes pass through as the provider sent them: no decoding, no proxy from the environment.
-  curl_easy_setopt(easy, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-  curl_easy_setopt(easy, CURLOPT_PROXY, "");
-  if (request.method == "HEAD") {
-    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-  } else if (request.method != "GET") {
-    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-  }
-  if (!m_body.empty() || request.method == "POST") {
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, m_body.c_str());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(m_body.size()));
-  }
-  curl_multi_add_handle(thread_multi(), easy);
-
-  drive(std::chrono::milliseconds(0)); // starts the connection
-  while (!m_headers_done && !m_done) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      m_error = "no response from the provider in time";
-      return Outcome::timeout;
-    }
-    drive(std::min(left, std::chrono::milliseconds(100)));
-  }
-  if (m_headers_done) {
-    return Outcome::headers;
-  }
+UpstreamTransfer::Outcome UpstreamTransfer::outcome() const {
   switch (static_cast<CURLcode>(m_result)) {
   case CURLE_COULDNT_CONNECT:
   case CURLE_COULDNT_RESOLVE_HOST:
@@ -200,34 +131,50 @@ UpstreamTransfer::Outcome UpstreamTransfer::start(const Request& request,
   }
 }
 
-bool UpstreamTransfer::read(std::string& out, std::chrono::milliseconds wait) {
-  if (m_buffer.empty() && !m_done) {
-    drive(std::chrono::milliseconds(0)); // what already arrived
-    if (m_buffer.empty() && !m_done) {
-      drive(wait);
-    }
+void UpstreamTransfer::start(Request request, Clock::time_point deadline) {
+  m_request = std::move(request);
+  m_easy = spare_easy_handles().take();
+  CURL* easy = m_easy;
+  curl_slist* list = nullptr;
+  for (const auto& [name, value] : m_request.headers) {
+    list = curl_slist_append(list, (name + ": " + value).c_str());
   }
+  list = curl_slist_append(list, "Expect:");
+  m_headers_list = list;
+  const auto budget =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  curl_easy_setopt(easy, CURLOPT_URL, m_request.url.c_str());
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, this);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, std::max<long>(1, budget));
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, this);
+  curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+  // Bytes pass through as the provider sent them: no decoding, no proxy from the environment.
+  curl_easy_setopt(easy, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+  curl_easy_setopt(easy, CURLOPT_PROXY, "");
+  if (m_request.method == "HEAD") {
+    curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+  } else if (m_request.method != "GET") {
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, m_request.method.c_str());
+  }
+  if (!m_request.body.empty() || m_request.method == "POST") {
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, m_request.body.c_str());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(m_request.body.size()));
+  }
+  curl_multi_add_handle(static_cast<CURLM*>(m_loop.multi()), easy);
+}
+
+void UpstreamTransfer::take(std::string& out) {
   out += m_buffer;
   m_buffer.clear();
   if (m_paused) {
     m_paused = false;
-    curl_easy_pause(m_easy, CURLPAUSE_CONT);
+    curl_easy_pause(m_easy, CURLPAUSE_CONT); // may hand over more at once
   }
-  return !m_done || !m_buffer.empty();
-}
-
-bool UpstreamTransfer::read_all(std::string& out, Clock::time_point deadline, size_t limit) {
-  while (read(out, std::chrono::milliseconds(100))) {
-    if (out.size() > limit) {
-      m_error = "the provider's response is larger than " + std::to_string(limit) + " bytes";
-      return false;
-    }
-    if (Clock::now() >= deadline) {
-      m_error = "the provider's response did not complete in time";
-      return false;
-    }
-  }
-  return !failed() && out.size() <= limit;
 }
 
 } // namespace agproxy

@@ -1,7 +1,8 @@
 #pragma once
 
+#include "server/event_loop.hpp"
+
 #include <chrono>
-#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -9,9 +10,10 @@
 
 namespace agproxy {
 
-// One request to a provider over libcurl, driven step by step by the worker thread that serves the
-// client: start() returns once the status and headers are in, read() then hands over the body as
-// it arrives. Connections are reused per worker thread. Destroying it cancels the transfer.
+// One request to a provider over libcurl, driven by an EventLoop: start() hands it to the loop's
+// multi handle and returns at once; as the status, headers and body arrive, the loop notifies the
+// owner (a handler id), which reads what is there. Provider connections are reused per loop.
+// Destroying it cancels the transfer.
 class UpstreamTransfer {
 public:
   using Clock = std::chrono::steady_clock;
@@ -23,16 +25,23 @@ public:
     std::string body;
   };
 
-  enum class Outcome { headers, unreachable, timeout, failed };
+  // How a transfer that ended before its headers failed.
+  enum class Outcome { unreachable, timeout, failed };
 
-  UpstreamTransfer();
+  UpstreamTransfer(EventLoop& loop, EventLoop::Id owner);
   ~UpstreamTransfer();
   UpstreamTransfer(const UpstreamTransfer&) = delete;
   UpstreamTransfer& operator=(const UpstreamTransfer&) = delete;
 
-  // Send `request` and wait until the response headers are in or `deadline` passes.
-  Outcome start(const Request& request, Clock::time_point deadline);
-  // Return the response status (after Outcome::headers).
+  // Send `request`; connecting may take until `deadline`.
+  void start(Request request, Clock::time_point deadline);
+  // Return whether the status and headers are in.
+  bool headers_done() const { return m_headers_done; }
+  // Return whether the transfer ended (completely, or with an error).
+  bool done() const { return m_done; }
+  // Return how a transfer that ended without headers failed.
+  Outcome outcome() const;
+  // Return the response status (once headers_done()).
   int status() const { return m_status; }
   // Return the response headers, names as the provider sent them.
   const std::vector<std::pair<std::string, std::string>>& headers() const { return m_headers; }
@@ -40,25 +49,28 @@ public:
   std::string header(const std::string& name) const;
   // Return what went wrong, for logs and error bodies.
   const std::string& error() const { return m_error; }
-
-  // Move body bytes received so far into `out`, waiting up to `wait` for some when none are
-  // buffered. Returns false once the body is complete and drained, or the transfer failed.
-  bool read(std::string& out, std::chrono::milliseconds wait);
   // Return whether the transfer ended with an error (a reset or a stall mid-body).
   bool failed() const { return m_done && m_result != 0; }
-  // Read the rest of the body into `out`; return false when it did not complete by `deadline` or
-  // grew past `limit` bytes (reading stops just past it).
-  bool read_all(std::string& out, Clock::time_point deadline,
-                size_t limit = std::numeric_limits<size_t>::max());
+
+  // Return the body bytes received and not yet taken.
+  size_t buffered() const { return m_buffer.size(); }
+  // Append the body bytes received so far to `out`; a transfer paused for a full buffer resumes.
+  void take(std::string& out);
+  // Return whether the body is complete and taken, or the transfer failed.
+  bool drained() const { return m_done && m_buffer.empty(); }
+
+  // Called by the loop when libcurl reports the transfer done with `result` (a CURLcode).
+  void finish(int result);
 
 private:
   static size_t on_header(char* data, size_t size, size_t count, void* self);
   static size_t on_body(char* data, size_t size, size_t count, void* self);
-  void drive(std::chrono::milliseconds wait);
 
+  EventLoop& m_loop;
+  EventLoop::Id m_owner;
   void* m_easy = nullptr;
   void* m_headers_list = nullptr;
-  std::string m_body;
+  Request m_request;
   int m_status = 0;
   bool m_headers_done = false;
   std::vector<std::pair<std::string, std::string>> m_headers;

@@ -37,7 +37,7 @@ public:
     settings.api_key = k_key;
     ListenOptions options;
     options.port = 0;
-    options.workers = 64;
+    options.workers = 2;
     options.header_timeout = k_header_timeout;
     options.max_body_bytes = k_max_body;
     m_gateway = std::make_unique<Gateway>(
@@ -204,9 +204,6 @@ private:
   std::thread m_thread;
 };
 
-// In a case's statuses: any status from 400 to 499.
-constexpr int k_any_4xx = 0;
-
 // What a case must end with: these statuses in order (then anything), or, when `statuses` is
 // empty, a close with no answer at all.
 struct Case {
@@ -249,16 +246,19 @@ TEST_CASE("serve: malformed HTTP gets a 4xx or a closed connection, others are s
        {400}},
       {"NUL in the path", {{std::string("GET /heal\0thz HTTP/1.1\r\nHost: a\r\n\r\n", 35)}}, {400}},
       {"a 10 kB URI", {{get("/v1/models?" + std::string(10'000, 'a'), k_auth)}}, {414}},
-      {"a 100 kB URI (past the 64 KiB for a request's head)", {{get(long_uri, k_auth)}}, {}},
+      // Refused once 8 KiB of request line came without its end, not after the whole of it.
+      {"a 100 kB URI", {{get(long_uri, k_auth)}}, {414}},
       {"a 10 kB method", {{std::string(10'000, 'G') + " / HTTP/1.1\r\n\r\n"}}, {414}},
       {"only CRLFs, then a half-close", {{"\r\n\r\n"}, 0ms, true}, {400}},
       // Headers.
       {"a 100 kB header",
        {{get("/healthz", "X-Big: " + std::string(100'000, 'b') + "\r\n")}},
-       {400}},
-      {"10,000 headers", {{get("/healthz", many_headers(10'000))}}, {400}},
-      // httplib skips a line without a colon; the request is judged on the rest (no key: 401).
-      {"a header line without a colon", {{get("/healthz", "NoColonHere\r\n")}}, {401}, false},
+       {431}},
+      {"10,000 headers (past the 64 KiB for a request's head)",
+       {{get("/healthz", many_headers(10'000))}},
+       {431}},
+      {"101 headers", {{get("/healthz", many_headers(101))}}, {431}},
+      {"a header line without a colon", {{get("/healthz", "NoColonHere\r\n")}}, {400}},
       {"a space inside a header name", {{get("/v1/models", "Bad Name: x\r\n" + k_auth)}}, {400}},
       {"NUL in the key header",
        {{get("/v1/models", std::string("Authorization: Bearer sk-\0x\r\n", 29))}},
@@ -266,11 +266,10 @@ TEST_CASE("serve: malformed HTTP gets a 4xx or a closed connection, others are s
       {"a bare CR inside a header value",
        {{get("/v1/models", "Authorization: Bearer a\rb\r\n")}},
        {400}},
-      // The continuation line has no colon, so it is skipped: "Bearer" alone is malformed.
+      // RFC 9112 §5.2: a server rejects obs-fold (or unfolds it); agproxy rejects it.
       {"an obs-fold continuation of the key header",
        {{get("/v1/models", "Authorization: Bearer\r\n " + std::string(k_key) + "\r\n")}},
-       {401},
-       false},
+       {400}},
       // Bodies.
       {"Content-Length not a number", {{post("Content-Length: abc\r\n", k_chat)}}, {400}},
       {"Content-Length negative", {{post("Content-Length: -1\r\n", k_chat)}}, {400}},
@@ -291,9 +290,7 @@ TEST_CASE("serve: malformed HTTP gets a 4xx or a closed connection, others are s
       {"a chunk size that overflows",
        {{post(chunked, "ffffffffffffffffffffff\r\nhello\r\n0\r\n\r\n")}},
        {400}},
-      // httplib ends the body at the missing CRLF ("hello" names no model: 404) and reads on; the
-      // rest is no request (400), and the connection ends.
-      {"a chunk without its CRLF", {{post(chunked, "5\r\nhelloXX0\r\n\r\n")}}, {k_any_4xx, 400}},
+      {"a chunk without its CRLF", {{post(chunked, "5\r\nhelloXX0\r\n\r\n")}}, {400}},
       // Read whole (the sender framed it well), then refused: the connection can go on.
       {"chunks just over the body limit",
        {{post(chunked, "100000\r\n" + std::string(0x100000, 'x') + "\r\n1\r\nx\r\n0\r\n\r\n")}},
@@ -340,11 +337,7 @@ TEST_CASE("serve: malformed HTTP gets a 4xx or a closed connection, others are s
       }
       for (size_t i = 0; i < c.statuses.size(); ++i) {
         CAPTURE(i);
-        if (c.statuses[i] == k_any_4xx) {
-          CHECK(outcome.statuses[i] / 100 == 4);
-        } else {
-          CHECK(outcome.statuses[i] == c.statuses[i]);
-        }
+        CHECK(outcome.statuses[i] == c.statuses[i]);
       }
     }
     if (c.must_close) {

@@ -1,0 +1,237 @@
+#include "server/event_loop.hpp"
+
+#include "server/upstream_transfer.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <curl/curl.h>
+#include <mutex>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <system_error>
+#include <unistd.h>
+
+namespace agproxy {
+
+namespace {
+
+// What an epoll event is about: the top bits of its data tell the kind, the rest a handler id or a
+// descriptor.
+constexpr uint64_t k_kind_shift = 62;
+constexpr uint64_t k_handler = 0;
+constexpr uint64_t k_curl = 1;
+constexpr uint64_t k_wake = 2;
+constexpr uint64_t k_listener = 3;
+constexpr uint64_t k_payload = (uint64_t{1} << k_kind_shift) - 1;
+
+epoll_event event_for(uint64_t kind, uint64_t payload, uint32_t events) {
+  epoll_event event{};
+  event.events = events;
+  event.data.u64 = (kind << k_kind_shift) | payload;
+  return event;
+}
+
+} // namespace
+
+EventLoop::EventLoop() {
+  static std::once_flag init;
+  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  m_epoll = epoll_create1(EPOLL_CLOEXEC);
+  m_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (m_epoll < 0 || m_wake < 0) {
+    throw std::system_error(errno, std::generic_category(), "epoll");
+  }
+  epoll_event wake = event_for(k_wake, 0, EPOLLIN);
+  epoll_ctl(m_epoll, EPOLL_CTL_ADD, m_wake, &wake);
+  CURLM* multi = curl_multi_init();
+  m_multi = multi;
+  curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &EventLoop::on_curl_socket);
+  curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &EventLoop::on_curl_timer);
+  curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
+}
+
+EventLoop::~EventLoop() {
+  m_handlers.clear(); // their transfers leave the multi handle first
+  m_removed.clear();
+  curl_multi_cleanup(static_cast<CURLM*>(m_multi));
+  ::close(m_wake);
+  ::close(m_epoll);
+}
+
+EventLoop::Id EventLoop::add(int fd, const std::function<std::unique_ptr<Handler>(Id)>& make) {
+  const Id id = m_next_id++;
+  m_handlers.emplace(id, make(id));
+  epoll_event event = event_for(k_handler, id, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+  epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event);
+  return id;
+}
+
+void EventLoop::remove(Id id) {
+  const auto it = m_handlers.find(id);
+  if (it != m_handlers.end()) {
+    m_removed.push_back(std::move(it->second));
+    m_handlers.erase(it);
+  }
+}
+
+void EventLoop::listen(int fd, std::function<void()> on_ready) {
+  m_listen = fd;
+  m_on_ready = std::move(on_ready);
+  watch_listener(true);
+}
+
+void EventLoop::watch_listener(bool on) {
+  if (m_listen < 0 || on == m_listening) {
+    return;
+  }
+  // EPOLLEXCLUSIVE: a new connection wakes one of the loops, not all of them.
+  epoll_event event = event_for(k_listener, 0, EPOLLIN | EPOLLEXCLUSIVE);
+  epoll_ctl(m_epoll, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, m_listen, &event);
+  m_listening = on;
+}
+
+void EventLoop::pause_listening() {
+  watch_listener(false);
+  m_listen_again = Clock::now() + k_tick;
+}
+
+void EventLoop::stop() {
+  const uint64_t one = 1;
+  (void)!::write(m_wake, &one, sizeof one);
+}
+
+int EventLoop::on_curl_socket(void*, int sock, int what, void* self, void*) {
+  auto* loop = static_cast<EventLoop*>(self);
+  if (what == CURL_POLL_REMOVE) {
+    epoll_ctl(loop->m_epoll, EPOLL_CTL_DEL, sock, nullptr);
+    return 0;
+  }
+  const uint32_t events =
+      ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
+  epoll_event event = event_for(k_curl, static_cast<uint64_t>(sock), events);
+  if (epoll_ctl(loop->m_epoll, EPOLL_CTL_MOD, sock, &event) != 0 && errno == ENOENT) {
+    epoll_ctl(loop->m_epoll, EPOLL_CTL_ADD, sock, &event);
+  }
+  return 0;
+}
+
+int EventLoop::on_curl_timer(void*, long timeout_ms, void* self) {
+  auto* loop = static_cast<EventLoop*>(self);
+  loop->m_curl_timer_set = timeout_ms >= 0;
+  loop->m_curl_deadline = Clock::now() + std::chrono::milliseconds(std::max(0L, timeout_ms));
+  return 0;
+}
+
+void EventLoop::curl_action(int sock, int flags) {
+  auto* multi = static_cast<CURLM*>(m_multi);
+  int running = 0;
+  curl_multi_socket_action(multi, sock, flags, &running);
+  int queued = 0;
+  while (CURLMsg* message = curl_multi_info_read(multi, &queued)) {
+    if (message->msg != CURLMSG_DONE) {
+      continue;
+    }
+    char* transfer = nullptr;
+    curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, &transfer);
+    if (transfer) {
+      reinterpret_cast<UpstreamTransfer*>(transfer)->finish(message->data.result);
+    }
+  }
+}
+
+void EventLoop::run() {
+  constexpr int k_batch = 256;
+  epoll_event events[k_batch];
+  Clock::time_point next_tick = Clock::now() + k_tick;
+  while (!(m_stopping && m_handlers.empty())) {
+    Clock::time_point until = Clock::time_point::max();
+    if (!m_handlers.empty() || !m_listening) {
+      until = next_tick;
+    }
+    if (m_curl_timer_set) {
+      until = std::min(until, m_curl_deadline);
+    }
+    int timeout = -1;
+    if (until != Clock::time_point::max()) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now()).count();
+      timeout = static_cast<int>(std::clamp<long long>(left, 0, 60'000));
+    }
+    if (!m_notified.empty()) {
+      timeout = 0;
+    }
+    const int count = epoll_wait(m_epoll, events, k_batch, timeout);
+    for (int i = 0; i < count; ++i) {
+      const uint64_t kind = events[i].data.u64 >> k_kind_shift;
+      const uint64_t payload = events[i].data.u64 & k_payload;
+      const uint32_t what = events[i].events;
+      if (kind == k_handler) {
+        if (const auto it = m_handlers.find(payload); it != m_handlers.end()) {
+          it->second->on_events(what);
+        }
+      } else if (kind == k_curl) {
+        int flags = 0;
+        flags |= (what & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) ? CURL_CSELECT_IN : 0;
+        flags |= (what & EPOLLOUT) ? CURL_CSELECT_OUT : 0;
+        flags |= (what & EPOLLERR) ? CURL_CSELECT_ERR : 0;
+        curl_action(static_cast<int>(payload), flags);
+      } else if (kind == k_listener) {
+        m_on_ready();
+      } else if (kind == k_wake) {
+        uint64_t value = 0;
+        (void)!::read(m_wake, &value, sizeof value);
+        if (!m_stopping) {
+          m_stopping = true;
+          watch_listener(false);
+          m_listen = -1;
+          std::vector<Id> ids;
+          for (const auto& [id, handler] : m_handlers) {
+            ids.push_back(id);
+          }
+          for (const Id id : ids) {
+            if (const auto it = m_handlers.find(id); it != m_handlers.end()) {
+              it->second->on_stop();
+            }
+          }
+        }
+      }
+    }
+    const Clock::time_point now = Clock::now();
+    if (m_curl_timer_set && now >= m_curl_deadline) {
+      m_curl_timer_set = false;
+      curl_action(CURL_SOCKET_TIMEOUT, 0);
+    }
+    // Notifications can notify again (a paused transfer resumed hands over data at once); each
+    // round takes what was there when it began.
+    for (int round = 0; round < 8 && !m_notified.empty(); ++round) {
+      std::vector<Id> ids;
+      ids.swap(m_notified);
+      std::sort(ids.begin(), ids.end());
+      ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+      for (const Id id : ids) {
+        if (const auto it = m_handlers.find(id); it != m_handlers.end()) {
+          it->second->on_notify();
+        }
+      }
+    }
+    if (now >= next_tick) {
+      next_tick = now + k_tick;
+      if (!m_listening && m_listen >= 0 && now >= m_listen_again) {
+        watch_listener(true);
+      }
+      std::vector<Id> ids;
+      ids.reserve(m_handlers.size());
+      for (const auto& [id, handler] : m_handlers) {
+        ids.push_back(id);
+      }
+      for (const Id id : ids) {
+        if (const auto it = m_handlers.find(id); it != m_handlers.end()) {
+          it->second->on_tick(now);
+        }
+      }
+    }
+    m_removed.clear();
+  }
+}
+
+} // namespace agproxy

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+namespace agproxy {
+
+// One thread's share of the gateway: an epoll set that waits on its client connections, on the
+// provider sockets of its libcurl multi handle (curl_multi_socket_action), on the listening
+// socket, and on a wake-up descriptor. Everything it owns runs on the thread that calls run(), so
+// nothing in it is locked; under load one epoll_wait() returns the events of many connections and
+// a request costs no thread switch (a thread per connection cost about two per request).
+class EventLoop {
+public:
+  using Clock = std::chrono::steady_clock;
+  using Id = uint64_t;
+
+  // What the loop drives: a client connection.
+  class Handler {
+  public:
+    virtual ~Handler() = default;
+    // Its socket has `events` (epoll, edge-triggered: read and write until EAGAIN).
+    virtual void on_events(uint32_t events) = 0;
+    // Something it waits for moved (notify() was called with its id).
+    virtual void on_notify() = 0;
+    // Called about every k_tick, for deadlines.
+    virtual void on_tick(Clock::time_point now) = 0;
+    // The gateway is stopping: end when the request in flight, if any, is answered.
+    virtual void on_stop() = 0;
+  };
+
+  // How often handlers are ticked (the granularity of every timeout but libcurl's).
+  static constexpr std::chrono::milliseconds k_tick{100};
+
+  EventLoop();
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Watch `fd` (edge-triggered, in and out) for the handler `make` builds with its id; the handler
+  // owns the descriptor. Returns the id.
+  Id add(int fd, const std::function<std::unique_ptr<Handler>(Id)>& make);
+  // Forget handler `id`; it is destroyed once the current callback has returned.
+  void remove(Id id);
+  // Call on_notify() of handler `id` before the loop waits again.
+  void notify(Id id) { m_notified.push_back(id); }
+  // Return the number of live handlers.
+  size_t size() const { return m_handlers.size(); }
+  // The libcurl multi handle whose transfers this loop drives (void* keeps curl.h out).
+  void* multi() const { return m_multi; }
+
+  // Call `on_ready` when `fd` (a listening socket shared by several loops) has connections.
+  void listen(int fd, std::function<void()> on_ready);
+  // Stop watching the listening socket for a while (out of descriptors).
+  void pause_listening();
+
+  // Run until stop() was called and every handler is gone.
+  void run();
+  // From any thread: stop accepting and tell every handler to finish.
+  void stop();
+
+private:
+  static int on_curl_socket(void* easy, int sock, int what, void* self, void* socket_data);
+  static int on_curl_timer(void* multi, long timeout_ms, void* self);
+  void curl_action(int sock, int flags);
+  void watch_listener(bool on);
+
+  int m_epoll = -1;
+  int m_wake = -1;
+  int m_listen = -1;
+  bool m_listening = false;
+  Clock::time_point m_listen_again{};
+  std::function<void()> m_on_ready;
+  void* m_multi = nullptr;
+  bool m_curl_timer_set = false;
+  Clock::time_point m_curl_deadline{};
+  Id m_next_id = 1;
+  std::unordered_map<Id, std::unique_ptr<Handler>> m_handlers;
+  std::vector<std::unique_ptr<Handler>> m_removed;
+  std::vector<Id> m_notified;
+  bool m_stopping = false;
+};
+
+} // namespace agproxy
