@@ -63,6 +63,7 @@ async function runStreams(url, headers, count = streams) {
     let buffer = "";
     let seen = 0;
     let last = 0;
+    let lastSent = 0;
     for await (const chunk of response) {
       const at = nowUs();
       if (seen === 0 && buffer === "") firstBytes.push(performance.now() - sentAt);
@@ -72,8 +73,11 @@ async function runStreams(url, headers, count = streams) {
         const event = JSON.parse(buffer.slice(6, end));
         buffer = buffer.slice(end + 2);
         delays.push(at - event.sent_us);
-        if (last && at - last > (spacing + 100) * 1000) stalls++;
+        // A stall: the gap since the previous event grew by more than 100 ms on the way, beyond
+        // the provider's own gap between sending them (the "gaps not present upstream").
+        if (last && (at - last) - (event.sent_us - lastSent) > 100 * 1000) stalls++;
         last = at;
+        lastSent = event.sent_us;
         seen++;
       }
     }

@@ -261,6 +261,9 @@ Connection::Connection(EventLoop& loop, EventLoop::Id id, int sock, std::string 
 
 Connection::~Connection() {
   m_forward.reset(); // before the exchange it writes into
+  if (m_exchange && m_exchange->response.status != -1) {
+    m_handler.log(*m_exchange); // answered in part when the client left
+  }
   ::close(m_sock);
 }
 
@@ -321,7 +324,7 @@ void Connection::on_tick(Clock::time_point now) {
   }
   switch (m_state) {
   case State::idle:
-    if (now >= m_deadline) {
+    if (now >= m_deadline && unsent() == 0) {
       close();
     }
     break;
@@ -417,6 +420,10 @@ void Connection::drive() {
     switch (m_state) {
     case State::idle:
     case State::head:
+      if (m_stopping && m_state == State::idle && unsent() == 0) {
+        close(); // the last answer is out
+        return;
+      }
       if (!parse_head()) {
         if (m_closed || m_state == State::closing) {
           continue;
@@ -828,6 +835,10 @@ void Connection::end_stream() {
 }
 
 void Connection::flush() {
+  if (!m_out_pending) {
+    m_last_sent = Clock::now(); // the write timeout counts from when bytes began to wait
+  }
+  m_out_pending = true;
   while (!m_closed && m_out_sent < m_out.size()) {
     const ssize_t n =
         ::send(m_sock, m_out.data() + m_out_sent, m_out.size() - m_out_sent, MSG_NOSIGNAL);
@@ -844,6 +855,12 @@ void Connection::flush() {
     }
   }
   if (m_out_sent == m_out.size()) {
+    m_out_pending = false;
+  }
+  if (m_out_sent == m_out.size() && !m_out.empty()) {
+    if (m_state == State::idle) {
+      m_deadline = Clock::now() + m_limits.idle_timeout; // idle from the end of the answer
+    }
     if (m_out.capacity() > k_kept_buffer) {
       std::string().swap(m_out); // a large answer's buffer is not kept for the connection's life
     }

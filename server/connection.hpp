@@ -132,6 +132,7 @@ private:
   size_t m_scan = 0; // where to resume looking for the end of the head
   std::string m_out;
   size_t m_out_sent = 0;
+  bool m_out_pending = false; // bytes wait for room in the socket
 
   // The request's body as it is read.
   bool m_chunked_in = false;

@@ -350,3 +350,28 @@ TEST_CASE("forward: a client that leaves during a provider silence is noticed wi
           << std::chrono::duration_cast<std::chrono::milliseconds>(noticed).count() << " ms");
   CHECK(noticed < 1500ms);
 }
+
+TEST_CASE("forward: pipelined requests are answered in order, a slow one first") {
+  FakeProvider provider;
+  Gateway gateway(json::array({upstream("oa", "openai", provider.url(), {"sk-provider-openai"})}));
+  const auto post = [](const std::string& model, const std::string& content,
+                       const std::string& extra) {
+    const std::string body =
+        json{{"model", model}, {"messages", {{{"role", "user"}, {"content", content}}}}}.dump();
+    return "POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " +
+           std::string(k_key) +
+           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n" + extra + "\r\n" + body;
+  };
+  // The first waits 300 ms at the provider; the second, sent with it, must not overtake it.
+  const std::string text = raw_exchange(
+      gateway.server->port(), post("slow-300", "first-answer", "") +
+                                  post("gpt-4o", "second-answer", "Connection: close\r\n"));
+  const size_t first = text.find("first-answer");
+  const size_t second = text.find("second-answer");
+  CHECK(text.starts_with("HTTP/1.1 200 "));
+  REQUIRE(first != std::string::npos);
+  REQUIRE(second != std::string::npos);
+  CHECK(first < second);
+  CHECK(text.find("HTTP/1.1 200 ", first) < second);
+}

@@ -1,5 +1,6 @@
 // Hostile and broken HTTP over raw sockets, against an in-process gateway: every case ends with a
 // 4xx or a closed connection within a bounded time, and other clients are answered throughout.
+#include "server/connection.hpp"
 #include "server/gateway.hpp"
 #include "server/log.hpp"
 #include "tests/support.hpp"
@@ -351,4 +352,88 @@ TEST_CASE("serve: malformed HTTP gets a 4xx or a closed connection, others are s
   MESSAGE("bystander requests answered during the cases: " << bystander.answered());
   CHECK(bystander.failed() == 0);
   CHECK(bystander.answered() > 20);
+}
+
+TEST_CASE("serve: HTTP/1.0, HEAD, Connection: close and pipelining are honoured") {
+  TestGateway gateway;
+  const std::string key_header = k_auth;
+
+  // HTTP/1.0 without keep-alive: one answer, marked, then the close.
+  Outcome old = play(gateway.port(), {{"GET /healthz HTTP/1.0\r\n" + key_header + "\r\n"}});
+  CHECK(old.statuses == std::vector<int>{200});
+  CHECK(old.closed);
+  CHECK(old.text.find("Connection: close\r\n") != std::string::npos);
+
+  // HTTP/1.0 asking for keep-alive: the connection stays.
+  Outcome kept =
+      play(gateway.port(),
+           {{"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n" + key_header + "\r\n"}});
+  CHECK(kept.statuses == std::vector<int>{200});
+  CHECK_FALSE(kept.closed);
+
+  // HTTP/1.1 with Connection: close.
+  Outcome closing = play(gateway.port(), {{get("/healthz", key_header + "Connection: close\r\n")}});
+  CHECK(closing.statuses == std::vector<int>{200});
+  CHECK(closing.closed);
+
+  // HEAD: the GET's headers with its length, and no body.
+  Outcome head =
+      play(gateway.port(),
+           {{"HEAD /healthz HTTP/1.1\r\nHost: a\r\n" + key_header + "Connection: close\r\n\r\n"}});
+  CHECK(head.statuses == std::vector<int>{200});
+  const size_t end = head.text.find("\r\n\r\n");
+  REQUIRE(end != std::string::npos);
+  CHECK(head.text.find("Content-Length: ") < end);
+  CHECK(head.text.find("Content-Length: 0\r\n") == std::string::npos);
+  CHECK(head.text.size() == end + 4);
+
+  // A stream to an HTTP/1.0 client: no chunked coding (1.0 has none); the close ends the body.
+  const std::string stream_body =
+      R"({"model":"agproxy-echo","stream":true,"messages":[{"role":"user","content":"hello"}]})";
+  Outcome stream =
+      play(gateway.port(), {{"POST /v1/chat/completions HTTP/1.0\r\n" + key_header +
+                             "Content-Type: application/json\r\nContent-Length: " +
+                             std::to_string(stream_body.size()) + "\r\n\r\n" + stream_body}});
+  CHECK(stream.statuses == std::vector<int>{200});
+  CHECK(stream.closed);
+  CHECK(stream.text.find("Transfer-Encoding") == std::string::npos);
+  CHECK(stream.text.find("\r\n\r\ndata: ") != std::string::npos);
+  CHECK(stream.text.ends_with("data: [DONE]\n\n"));
+
+  // Three pipelined requests in one packet, answered in order.
+  Outcome three = play(gateway.port(), {{get("/healthz", key_header) + get("/nowhere", key_header) +
+                                         get("/healthz", key_header + "Connection: close\r\n")}});
+  CHECK(three.statuses == std::vector<int>{200, 404, 200});
+  CHECK(three.closed);
+}
+
+TEST_CASE("parse_request_head: the request line and headers as read") {
+  httplib::Request request;
+  REQUIRE(parse_request_head("POST /v1beta/models/gemini%2Dpro:generateContent?alt=sse&key=k "
+                             "HTTP/1.1\r\nHost: a\r\nX-Api-Key: \t spaced \t\r\nEmpty:\r\n\r\n",
+                             request) == 0);
+  CHECK(request.method == "POST");
+  CHECK(request.path == "/v1beta/models/gemini-pro:generateContent");
+  CHECK(request.target == "/v1beta/models/gemini%2Dpro:generateContent?alt=sse&key=k");
+  CHECK(request.get_param_value("alt") == "sse");
+  CHECK(request.get_header_value("x-api-key") == "spaced");
+  CHECK(request.has_header("Empty"));
+  CHECK(request.get_header_value("Empty").empty());
+
+  httplib::Request bare_lf;
+  CHECK(parse_request_head("GET / HTTP/1.0\nHost: a\n\n", bare_lf) == 0);
+  CHECK(bare_lf.version == "HTTP/1.0");
+
+  const auto status = [](const std::string& head) {
+    httplib::Request ignored;
+    return parse_request_head(head, ignored);
+  };
+  CHECK(status("\r\n") == 400);
+  CHECK(status("GET  / HTTP/1.1\r\n\r\n") == 400);        // an empty word
+  CHECK(status("GET http://a/ HTTP/1.1\r\n\r\n") == 400); // absolute form: not a proxy
+  CHECK(status("GET /a\x7f HTTP/1.1\r\n\r\n") == 400);    // DEL in the target
+  CHECK(status("GET / HTTP/1.1\r\n: empty name\r\n\r\n") == 400);
+  CHECK(status("GET / HTTP/1.1\r\nA: b\r\n\tfolded\r\n\r\n") == 400);
+  CHECK(status("GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n") == 414);
+  CHECK(status("GET / HTTP/1.1\r\nA: " + std::string(9000, 'a') + "\r\n\r\n") == 431);
 }
