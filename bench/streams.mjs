@@ -18,6 +18,8 @@ const streams = Number(args.streams ?? 1000);
 const events = Number(args.events ?? 20);
 const spacing = Number(args.spacing ?? 100);
 const build = args.build ?? "build";
+const ramp = Math.max(spacing, streams);
+if (ramp >= events * spacing) throw new Error("--events x --spacing must outlast the ramp");
 const key = "sk-0123456789abcdef0123456789abcdef";
 const dir = mkdtempSync(join(tmpdir(), "agproxy-streams-"));
 const children = [];
@@ -46,8 +48,11 @@ async function runStreams(url, headers, count = streams) {
   let completed = 0;
   let stalls = 0;
   const one = async () => {
-    // Streams start spread over one event interval, as independent clients would.
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * spacing));
+    // Streams start spread over one event interval, or 1 ms per stream if longer (1,000 streams
+    // over 1 s: opened within 100 ms, the load generator and the provider, sharing two cores with
+    // agproxy, stalled the direct path more than the proxied one); every stream is still open
+    // while the last ones start.
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * ramp));
     const sentAt = performance.now();
     // One connection per stream, closed at its end: cpp-httplib 0.11.4 polls every idle keep-alive
     // connection 100 times a second, which would tax whichever server the last phase left them on.
