@@ -1,5 +1,6 @@
 #include "server/connection.hpp"
 
+#include "server/http_request.hpp"
 #include "server/protocol.hpp"
 #include "server/respond.hpp"
 #include "server/text.hpp"
@@ -16,12 +17,9 @@ namespace agproxy {
 
 namespace {
 
-// A request's line and headers together; a request line; a header line.
+// A request's line and headers together; a request line.
 constexpr size_t k_max_head = 64 << 10;
 constexpr size_t k_max_line = 8 << 10;
-constexpr size_t k_max_headers = 100;
-// A chunk-size line (with its extensions), a trailer section.
-constexpr size_t k_max_chunk_line = 1024;
 // After an error answer: how long and how much to read and drop before closing.
 constexpr auto k_linger = std::chrono::milliseconds(500);
 constexpr size_t k_linger_bytes = 4 << 20;
@@ -30,46 +28,20 @@ constexpr size_t k_kept_buffer = 256 << 10;
 // Read at most this much per wake-up, so one fast sender cannot hold the loop.
 constexpr size_t k_read_quantum = 256 << 10;
 
-// The characters of an HTTP token (RFC 9110 §5.6.2), by byte value.
-constexpr std::array<bool, 256> k_token_chars = [] {
-  std::array<bool, 256> table{};
-  for (const char c : std::string_view("!#$%&'*+-.^_`|~")) {
-    table[static_cast<unsigned char>(c)] = true;
-  }
-  for (int c = 0; c < 256; ++c) {
-    table[c] =
-        table[c] || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-  }
-  return table;
-}();
-
-bool is_token(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return k_token_chars[static_cast<unsigned char>(c)];
-  });
-}
-
-bool known_method(std::string_view method) {
-  static constexpr std::string_view k_methods[] = {"GET",    "HEAD",    "POST", "PUT",
-                                                   "DELETE", "OPTIONS", "PATCH"};
-  return std::find(std::begin(k_methods), std::end(k_methods), method) != std::end(k_methods);
-}
-
-std::string_view trim_ows(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
 // Return whether the comma-separated header value `list` holds `token` (any case).
 bool has_token(std::string_view list, std::string_view token) {
+  const auto trim = [](std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+      text.remove_prefix(1);
+    }
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
+      text.remove_suffix(1);
+    }
+    return text;
+  };
   while (!list.empty()) {
     const size_t comma = list.find(',');
-    if (iequals(trim_ows(list.substr(0, comma)), token)) {
+    if (iequals(trim(list.substr(0, comma)), token)) {
       return true;
     }
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
@@ -189,69 +161,6 @@ std::optional<std::pair<int, std::string>> framing_problem(const httplib::Header
 }
 
 } // namespace
-
-int parse_request_head(std::string_view head, httplib::Request& request) {
-  size_t headers = 0;
-  bool first = true;
-  while (!head.empty()) {
-    const size_t newline = head.find('\n');
-    std::string_view line = head.substr(0, newline);
-    head = newline == std::string_view::npos ? std::string_view() : head.substr(newline + 1);
-    if (!line.empty() && line.back() == '\r') {
-      line.remove_suffix(1);
-    }
-    if (line.size() > k_max_line) {
-      return first ? 414 : 431;
-    }
-    if (line.find('\r') != std::string_view::npos || line.find('\0') != std::string_view::npos) {
-      return 400; // a bare CR, a NUL (RFC 9112 §2.2, RFC 9110 §5.5)
-    }
-    if (first) {
-      // method SP request-target SP HTTP-version (RFC 9112 §3)
-      first = false;
-      const size_t space1 = line.find(' ');
-      const size_t space2 = space1 == std::string_view::npos ? space1 : line.find(' ', space1 + 1);
-      if (space2 == std::string_view::npos ||
-          line.find(' ', space2 + 1) != std::string_view::npos) {
-        return 400;
-      }
-      const std::string_view method = line.substr(0, space1);
-      const std::string_view target = line.substr(space1 + 1, space2 - space1 - 1);
-      const std::string_view version = line.substr(space2 + 1);
-      if (!known_method(method) || (version != "HTTP/1.1" && version != "HTTP/1.0") ||
-          target.empty() || target.front() != '/' ||
-          std::any_of(target.begin(), target.end(),
-                      [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; })) {
-        return 400;
-      }
-      request.method = method;
-      request.target = target;
-      request.version = version;
-      const size_t mark = target.find('?');
-      request.path = httplib::detail::decode_url(std::string(target.substr(0, mark)), false);
-      if (mark != std::string_view::npos) {
-        httplib::detail::parse_query_text(std::string(target.substr(mark + 1)), request.params);
-      }
-      continue;
-    }
-    if (line.empty()) {
-      break; // the end of the head
-    }
-    if (line.front() == ' ' || line.front() == '\t') {
-      return 400; // obs-fold (RFC 9112 §5.2)
-    }
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) {
-      return 400;
-    }
-    if (++headers > k_max_headers) {
-      return 431;
-    }
-    request.headers.emplace(std::string(line.substr(0, colon)),
-                            std::string(trim_ows(line.substr(colon + 1))));
-  }
-  return first ? 400 : 0;
-}
 
 Connection::Connection(EventLoop& loop, EventLoop::Id id, int sock, std::string remote_ip,
                        int remote_port, ExchangeHandler& handler, const ConnectionLimits& limits)
@@ -544,8 +453,10 @@ bool Connection::parse_head() {
   m_body_left =
       m_chunked_in ? 0
                    : std::strtoull(request.get_header_value("Content-Length").c_str(), nullptr, 10);
-  m_chunk_state = 0;
-  m_raw_body = 0;
+  m_chunks.reset();
+  if (m_chunked_in) {
+    m_chunks.emplace(m_limits.max_body);
+  }
   m_body_too_large = false;
   const bool has_body = m_chunked_in || m_body_left > 0;
   if (has_body && m_in_begin == m_in.size() &&
@@ -572,88 +483,25 @@ bool Connection::parse_body() {
   return m_body_left == 0;
 }
 
-// Chunked transfer coding (RFC 9112 §7.1): m_chunk_state 0 reads a chunk-size line, 1 the chunk's
-// data, 2 the CRLF after it, 3 the trailer section. The decoded body may reach the limit; past it
-// the rest is read and dropped, and the request refused with 413 once complete; past twice the
-// limit as sent, reading stops.
 bool Connection::parse_chunks() {
-  std::string& body = m_exchange->request.body;
-  const size_t before = m_in_begin;
-  while (true) {
-    const size_t available = m_in.size() - m_in_begin;
-    if (m_chunk_state == 0 || m_chunk_state == 3) {
-      const size_t newline = m_in.find('\n', m_in_begin);
-      if (newline == std::string::npos) {
-        if (available > k_max_chunk_line) {
-          refuse(400, "agproxy: a chunk-size line of the request body is too long");
-        }
-        break;
-      }
-      std::string_view line(m_in.data() + m_in_begin, newline - m_in_begin);
-      m_in_begin = newline + 1;
-      m_raw_body += line.size() + 1;
-      if (!line.empty() && line.back() == '\r') {
-        line.remove_suffix(1);
-      }
-      if (m_chunk_state == 3) {
-        if (line.empty()) {
-          if (m_body_too_large) {
-            body.clear();
-          }
-          return true;
-        }
-        continue; // a trailer field: dropped
-      }
-      const std::string_view digits = line.substr(0, line.find(';'));
-      size_t size = 0;
-      const std::string_view hex = trim_ows(digits);
-      if (hex.empty() || hex.size() > 15 ||
-          hex.find_first_not_of("0123456789abcdefABCDEF") != std::string_view::npos) {
-        refuse(400, "agproxy: the request body's chunked coding is malformed");
-        return false;
-      }
-      size = std::stoull(std::string(hex), nullptr, 16);
-      m_chunk_left = size;
-      m_chunk_state = size == 0 ? 3 : 1;
-    } else if (m_chunk_state == 1) {
-      const size_t take = std::min(m_chunk_left, available);
-      if (take == 0) {
-        break;
-      }
-      if (!m_body_too_large) {
-        body.append(m_in, m_in_begin, take);
-        if (body.size() > m_limits.max_body) {
-          m_body_too_large = true;
-          body.clear();
-          body.shrink_to_fit();
-        }
-      }
-      m_in_begin += take;
-      m_raw_body += take;
-      m_chunk_left -= take;
-      if (m_chunk_left == 0) {
-        m_chunk_state = 2;
-      }
-    } else {
-      if (available == 0 || (m_in[m_in_begin] == '\r' && available < 2)) {
-        break;
-      }
-      const size_t length = m_in[m_in_begin] == '\r' ? 2 : 1;
-      if (m_in[m_in_begin + length - 1] != '\n') {
-        refuse(400, "agproxy: a chunk of the request body does not end with CRLF");
-        return false;
-      }
-      m_in_begin += length;
-      m_raw_body += length;
-      m_chunk_state = 0;
-    }
-    if (m_raw_body > 2 * m_limits.max_body + (64 << 10)) {
-      refuse(413, too_large_message(m_limits.max_body));
-      return false;
-    }
-  }
-  if (m_in_begin != before) {
+  size_t consumed = 0;
+  const ChunkedDecoder::Status status =
+      m_chunks->feed(std::string_view(m_in).substr(m_in_begin), m_exchange->request.body, consumed);
+  m_in_begin += consumed;
+  if (consumed > 0) {
     m_deadline = Clock::now() + m_limits.read_timeout;
+  }
+  if (status == ChunkedDecoder::Status::malformed) {
+    refuse(400, "agproxy: the request body's chunked coding is malformed");
+    return false;
+  }
+  if (status == ChunkedDecoder::Status::done) {
+    m_body_too_large = m_chunks->too_large();
+    return true;
+  }
+  // Past twice the limit as sent, reading stops.
+  if (m_chunks->raw_bytes() > 2 * uint64_t{m_limits.max_body} + (64 << 10)) {
+    refuse(413, too_large_message(m_limits.max_body));
   }
   return false;
 }

@@ -3,6 +3,7 @@
 #include "server/auth.hpp"
 #include "server/event_loop.hpp"
 #include "server/forward.hpp"
+#include "server/http_request.hpp"
 
 #include <chrono>
 #include <httplib.h>
@@ -47,11 +48,6 @@ struct ConnectionLimits {
   // Without the client taking a byte of what is sent to it.
   std::chrono::milliseconds write_timeout{30'000};
 };
-
-// Read the request line and headers in `head` (up to and including the blank line) into
-// `request`. Return 0, or the status to refuse the request with: 400 (malformed), 414 (request
-// line over 8 KiB), 431 (a header line over 8 KiB, or over 100 headers). Exposed for the tests.
-int parse_request_head(std::string_view head, httplib::Request& request);
 
 // One client connection of an event loop: reads requests (HTTP/1.1, keep-alive, pipelined; bodies
 // with a length or chunked), hands each to the gateway, and writes the answer, whole or streamed.
@@ -136,10 +132,9 @@ private:
 
   // The request's body as it is read.
   bool m_chunked_in = false;
-  size_t m_body_left = 0;  // bytes of a Content-Length body still to come
-  size_t m_chunk_left = 0; // bytes of the current chunk still to come
-  int m_chunk_state = 0;   // see parse_chunks()
-  size_t m_raw_body = 0;   // bytes of a chunked body as sent, framing included
+  size_t m_body_left = 0;                 // bytes of a Content-Length body still to come
+  std::optional<ChunkedDecoder> m_chunks; // a chunked body's decoder
+  size_t m_raw_body = 0;                  // bytes dropped while lingering
   bool m_body_too_large = false;
 
   Clock::time_point m_deadline{}; // for the current state

@@ -1,7 +1,7 @@
 // Hostile and broken HTTP over raw sockets, against an in-process gateway: every case ends with a
 // 4xx or a closed connection within a bounded time, and other clients are answered throughout.
-#include "server/connection.hpp"
 #include "server/gateway.hpp"
+#include "server/http_request.hpp"
 #include "server/log.hpp"
 #include "tests/support.hpp"
 
@@ -436,4 +436,54 @@ TEST_CASE("parse_request_head: the request line and headers as read") {
   CHECK(status("GET / HTTP/1.1\r\nA: b\r\n\tfolded\r\n\r\n") == 400);
   CHECK(status("GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n") == 414);
   CHECK(status("GET / HTTP/1.1\r\nA: " + std::string(9000, 'a') + "\r\n\r\n") == 431);
+}
+
+TEST_CASE("ChunkedDecoder: whole or a byte at a time, the same body; what follows is left") {
+  const std::string encoded =
+      "5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nTrailer: x\r\n\r\n";
+  const std::string after = "GET / HTTP/1.1\r\n";
+  std::string body;
+  size_t consumed = 0;
+  ChunkedDecoder whole(1 << 20);
+  CHECK(whole.feed(encoded + after, body, consumed) == ChunkedDecoder::Status::done);
+  CHECK(body == "hello 0123456789");
+  CHECK(consumed == encoded.size());
+  CHECK(whole.raw_bytes() == encoded.size());
+
+  ChunkedDecoder piecewise(1 << 20);
+  std::string pieces_body;
+  std::string pending;
+  ChunkedDecoder::Status status = ChunkedDecoder::Status::more;
+  for (char c : encoded) {
+    pending += c;
+    status = piecewise.feed(pending, pieces_body, consumed);
+    pending.erase(0, consumed);
+  }
+  CHECK(status == ChunkedDecoder::Status::done);
+  CHECK(pieces_body == body);
+  CHECK(pending.empty());
+
+  ChunkedDecoder bare_lf(1 << 20);
+  body.clear();
+  CHECK(bare_lf.feed("3\nabc\n0\n\n", body, consumed) == ChunkedDecoder::Status::done);
+  CHECK(body == "abc");
+
+  const auto status_of = [](const std::string& input) {
+    ChunkedDecoder decoder(1 << 20);
+    std::string ignored;
+    size_t used = 0;
+    return decoder.feed(input, ignored, used);
+  };
+  CHECK(status_of("zz\r\nhello\r\n") == ChunkedDecoder::Status::malformed);
+  CHECK(status_of("5\r\nhelloXX0\r\n\r\n") == ChunkedDecoder::Status::malformed);
+  CHECK(status_of("ffffffffffffffff\r\n") == ChunkedDecoder::Status::malformed);
+  CHECK(status_of(std::string(2000, '1')) == ChunkedDecoder::Status::malformed);
+  CHECK(status_of("5\r\nhel") == ChunkedDecoder::Status::more);
+
+  ChunkedDecoder limited(4);
+  body.clear();
+  CHECK(limited.feed("3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n", body, consumed) ==
+        ChunkedDecoder::Status::done);
+  CHECK(limited.too_large());
+  CHECK(body.empty());
 }
