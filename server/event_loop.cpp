@@ -140,6 +140,27 @@ void EventLoop::curl_action(int sock, int flags) {
   }
 }
 
+template <typename Call>
+void EventLoop::dispatch(Id id, Call&& call) {
+  const auto it = m_handlers.find(id);
+  if (it == m_handlers.end()) {
+    return;
+  }
+  try {
+    call(*it->second);
+  } catch (const std::exception& e) {
+    if (m_report) {
+      m_report(e.what());
+    }
+    remove(id);
+  } catch (...) {
+    if (m_report) {
+      m_report("unknown exception");
+    }
+    remove(id);
+  }
+}
+
 void EventLoop::run() {
   constexpr int k_batch = 256;
   epoll_event events[k_batch];
@@ -166,9 +187,7 @@ void EventLoop::run() {
       const uint64_t payload = events[i].data.u64 & k_payload;
       const uint32_t what = events[i].events;
       if (kind == k_handler) {
-        if (const auto it = m_handlers.find(payload); it != m_handlers.end()) {
-          it->second->on_events(what);
-        }
+        dispatch(payload, [what](Handler& handler) { handler.on_events(what); });
       } else if (kind == k_curl) {
         int flags = 0;
         flags |= (what & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) ? CURL_CSELECT_IN : 0;
@@ -176,7 +195,13 @@ void EventLoop::run() {
         flags |= (what & EPOLLERR) ? CURL_CSELECT_ERR : 0;
         curl_action(static_cast<int>(payload), flags);
       } else if (kind == k_listener) {
-        m_on_ready();
+        try {
+          m_on_ready();
+        } catch (const std::exception& e) {
+          if (m_report) {
+            m_report(e.what()); // out of memory, most likely: the next wake tries again
+          }
+        }
       } else if (kind == k_wake) {
         uint64_t value = 0;
         (void)!::read(m_wake, &value, sizeof value);
@@ -189,9 +214,7 @@ void EventLoop::run() {
             ids.push_back(id);
           }
           for (const Id id : ids) {
-            if (const auto it = m_handlers.find(id); it != m_handlers.end()) {
-              it->second->on_stop();
-            }
+            dispatch(id, [](Handler& handler) { handler.on_stop(); });
           }
         }
       }
@@ -209,9 +232,7 @@ void EventLoop::run() {
       std::sort(ids.begin(), ids.end());
       ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
       for (const Id id : ids) {
-        if (const auto it = m_handlers.find(id); it != m_handlers.end()) {
-          it->second->on_notify();
-        }
+        dispatch(id, [](Handler& handler) { handler.on_notify(); });
       }
     }
     if (now >= next_tick) {
@@ -225,9 +246,7 @@ void EventLoop::run() {
         ids.push_back(id);
       }
       for (const Id id : ids) {
-        if (const auto it = m_handlers.find(id); it != m_handlers.end()) {
-          it->second->on_tick(now);
-        }
+        dispatch(id, [now](Handler& handler) { handler.on_tick(now); });
       }
     }
     m_removed.clear();

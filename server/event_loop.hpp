@@ -58,6 +58,9 @@ public:
   // Stop watching the listening socket for a while (out of descriptors).
   void pause_listening();
 
+  // Call `report` with what a handler threw; the handler is then removed (the loop goes on).
+  void on_failure(std::function<void(const char*)> report) { m_report = std::move(report); }
+
   // Run until stop() was called and every handler is gone.
   void run();
   // From any thread: stop accepting and tell every handler to finish.
@@ -67,6 +70,9 @@ private:
   static int on_curl_socket(void* easy, int sock, int what, void* self, void* socket_data);
   static int on_curl_timer(void* multi, long timeout_ms, void* self);
   void curl_action(int sock, int flags);
+  // Call `call` on handler `id` if it is still there; remove it if it throws.
+  template <typename Call>
+  void dispatch(Id id, Call&& call);
   void watch_listener(bool on);
 
   int m_epoll = -1;
@@ -75,6 +81,7 @@ private:
   bool m_listening = false;
   Clock::time_point m_listen_again{};
   std::function<void()> m_on_ready;
+  std::function<void(const char*)> m_report;
   void* m_multi = nullptr;
   bool m_curl_timer_set = false;
   Clock::time_point m_curl_deadline{};

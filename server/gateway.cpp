@@ -265,10 +265,12 @@ bool Gateway::run() {
   if (m_listen < 0) {
     return false;
   }
-  m_running = !m_stopped;
   for (auto& loop : m_loops) {
     EventLoop* each = loop.get();
     each->listen(m_listen, [this, each] { accept_into(*each); });
+    each->on_failure([this](const char* what) {
+      m_logger.error("a connection failed and was closed", {{"error", what}});
+    });
   }
   std::vector<std::thread> threads;
   for (size_t i = 1; i < m_loops.size(); ++i) {
@@ -278,20 +280,13 @@ bool Gateway::run() {
   for (std::thread& thread : threads) {
     thread.join();
   }
-  m_running = false;
   return true;
 }
 
 void Gateway::stop() {
-  m_stopped = true;
-  m_running = false;
   for (auto& loop : m_loops) {
     loop->stop();
   }
-}
-
-bool Gateway::running() const {
-  return m_running;
 }
 
 void Gateway::update(std::shared_ptr<const RuntimeConfig> config) {

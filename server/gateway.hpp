@@ -86,8 +86,6 @@ public:
   bool run();
   // Stop accepting, finish the requests in flight and make run() return. Safe from any thread.
   void stop();
-  // Return whether the listener is accepting.
-  bool running() const;
 
   // Make `config` the one every request from now on is checked against.
   void update(std::shared_ptr<const RuntimeConfig> config);
@@ -111,8 +109,6 @@ private:
   std::unique_ptr<Handler> m_handler;
   int m_listen = -1;
   std::vector<std::unique_ptr<EventLoop>> m_loops;
-  std::atomic<bool> m_running{false};
-  std::atomic<bool> m_stopped{false};
   mutable std::mutex m_config_mutex;
   std::shared_ptr<const RuntimeConfig> m_config;
   std::array<std::atomic<uint64_t>, 5> m_denials{};

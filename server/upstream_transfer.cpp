@@ -62,7 +62,7 @@ UpstreamTransfer::~UpstreamTransfer() {
   curl_slist_free_all(static_cast<curl_slist*>(m_headers_list));
 }
 
-size_t UpstreamTransfer::on_header(char* data, size_t size, size_t count, void* self) {
+size_t UpstreamTransfer::on_header(char* data, size_t size, size_t count, void* self) try {
   auto* transfer = static_cast<UpstreamTransfer*>(self);
   const std::string_view line(data, size * count);
   if (line.starts_with("HTTP/")) {
@@ -86,9 +86,11 @@ size_t UpstreamTransfer::on_header(char* data, size_t size, size_t count, void* 
     transfer->m_headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
   }
   return size * count;
+} catch (...) {
+  return 0; // (out of memory) nothing may unwind through libcurl: the transfer fails instead
 }
 
-size_t UpstreamTransfer::on_body(char* data, size_t size, size_t count, void* self) {
+size_t UpstreamTransfer::on_body(char* data, size_t size, size_t count, void* self) try {
   auto* transfer = static_cast<UpstreamTransfer*>(self);
   if (transfer->m_buffer.size() >= k_max_buffered) {
     transfer->m_paused = true;
@@ -97,6 +99,8 @@ size_t UpstreamTransfer::on_body(char* data, size_t size, size_t count, void* se
   transfer->m_buffer.append(data, size * count);
   transfer->m_loop.notify(transfer->m_owner);
   return size * count;
+} catch (...) {
+  return 0;
 }
 
 std::string UpstreamTransfer::header(const std::string& name) const {
