@@ -113,6 +113,14 @@ FakeProvider::FakeProvider(size_t threads) : m_state(std::make_shared<State>()) 
       response.set_content(std::string(std::stoul(model.substr(11)), 'E'), "text/html");
       return;
     }
+    if (model.starts_with("big-")) {
+      std::string body(std::stoul(model.substr(4)), '\0');
+      for (size_t i = 0; i < body.size(); ++i) {
+        body[i] = static_cast<char>('0' + i % 10);
+      }
+      response.set_content(body, "application/octet-stream");
+      return;
+    }
     if (model.starts_with("slow-")) {
       std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(model.substr(5))));
     }

@@ -26,6 +26,7 @@ struct SeenRequest {
 //   "stall"         one event, then silence for 30 s
 //   "slow-MS"       headers only after MS ms
 //   "error-body-N"  503 with an N-byte text/html body
+//   "big-N"         200 with an N-byte body of "0123456789" repeated
 //   anything else   the protocol's own answer shape, echoing the last user message
 // It records every request's headers (also served as JSON at GET /_fake/requests), and when a
 // stream's client went away.

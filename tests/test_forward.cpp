@@ -1,11 +1,17 @@
 // Forwarding through the real binary to a fake provider on a loopback port.
+#include "server/http_request.hpp"
 #include "tests/fake_provider.hpp"
 #include "tests/support.hpp"
 
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <unistd.h>
 
+using agproxy::ChunkedDecoder;
 using namespace agproxy::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -374,4 +380,56 @@ TEST_CASE("forward: pipelined requests are answered in order, a slow one first")
   REQUIRE(second != std::string::npos);
   CHECK(first < second);
   CHECK(text.find("HTTP/1.1 200 ", first) < second);
+}
+
+TEST_CASE("forward: a large answer reaches a client that reads late, whole and in order") {
+  FakeProvider provider;
+  Gateway gateway(json::array({upstream("oa", "openai", provider.url(), {"sk-provider-openai"})}));
+  // 8 MB: past every buffer on the way (the socket's, agproxy's 256 KiB unsent and 1 MiB per
+  // transfer), so the provider is paused and resumed as the client drains.
+  constexpr size_t k_size = 8'000'000;
+  const std::string body = R"({"model":"big-8000000","messages":[]})";
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int window = 64 << 10; // a small receive window: the kernel cannot hold the answer for us
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof window);
+  sockaddr_in target{};
+  target.sin_family = AF_INET;
+  target.sin_port = htons(static_cast<uint16_t>(gateway.server->port()));
+  target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&target), sizeof target) == 0);
+  const std::string request = "POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nAuthorization: "
+                              "Bearer " +
+                              std::string(k_key) +
+                              "\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                              "Content-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+  REQUIRE(send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500)); // not reading yet
+  std::string text;
+  char buffer[65536];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) {
+      break;
+    }
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  const size_t head_end = text.find("\r\n\r\n");
+  REQUIRE(head_end != std::string::npos);
+  CHECK(text.starts_with("HTTP/1.1 200 "));
+  REQUIRE(text.substr(0, head_end).find("Transfer-Encoding: chunked") != std::string::npos);
+  ChunkedDecoder decoder(16 << 20);
+  std::string received;
+  size_t consumed = 0;
+  CHECK(decoder.feed(std::string_view(text).substr(head_end + 4), received, consumed) ==
+        ChunkedDecoder::Status::done);
+  REQUIRE(received.size() == k_size);
+  bool in_order = true;
+  for (size_t i = 0; i < received.size() && in_order; ++i) {
+    in_order = received[i] == static_cast<char>('0' + i % 10);
+  }
+  CHECK(in_order);
 }
