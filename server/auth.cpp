@@ -3,6 +3,7 @@
 #include "server/text.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 namespace agproxy {
@@ -12,8 +13,24 @@ namespace {
 constexpr std::string_view k_bearer = "Bearer";
 
 std::array<unsigned char, 32> sha256(std::string_view data) {
+  // Every request with a key is hashed: OpenSSL 3's one-shot SHA256() looks the algorithm up and
+  // allocates a context each time (most of its cost on a short key), so both are kept.
+  struct Hasher {
+    EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    EVP_MD_CTX* context = EVP_MD_CTX_new();
+    ~Hasher() {
+      EVP_MD_CTX_free(context);
+      EVP_MD_free(md);
+    }
+  };
+  thread_local Hasher hasher;
   std::array<unsigned char, 32> digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
+  unsigned int length = 0;
+  if (!hasher.md || !hasher.context || !EVP_DigestInit_ex2(hasher.context, hasher.md, nullptr) ||
+      !EVP_DigestUpdate(hasher.context, data.data(), data.size()) ||
+      !EVP_DigestFinal_ex(hasher.context, digest.data(), &length)) {
+    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest.data());
+  }
   return digest;
 }
 

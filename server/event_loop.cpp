@@ -103,16 +103,26 @@ void EventLoop::stop() {
 
 int EventLoop::on_curl_socket(void*, int sock, int what, void* self, void*) {
   auto* loop = static_cast<EventLoop*>(self);
+  std::vector<bool>& watched = loop->m_curl_watched;
+  const auto index = static_cast<size_t>(sock);
+  if (index >= watched.size()) {
+    watched.resize(index + 64);
+  }
   if (what == CURL_POLL_REMOVE) {
     epoll_ctl(loop->m_epoll, EPOLL_CTL_DEL, sock, nullptr);
+    watched[index] = false;
     return 0;
   }
   const uint32_t events =
       ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
   epoll_event event = event_for(k_curl, static_cast<uint64_t>(sock), events);
-  if (epoll_ctl(loop->m_epoll, EPOLL_CTL_MOD, sock, &event) != 0 && errno == ENOENT) {
-    epoll_ctl(loop->m_epoll, EPOLL_CTL_ADD, sock, &event);
+  // libcurl removes a connection's socket after each transfer and adds it back for the next; the
+  // flag saves a failing MOD each time (a socket closed meanwhile falls back the other way).
+  const int first = watched[index] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl(loop->m_epoll, first, sock, &event) != 0) {
+    epoll_ctl(loop->m_epoll, first == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, sock, &event);
   }
+  watched[index] = true;
   return 0;
 }
 

@@ -83,6 +83,7 @@ private:
   std::function<void()> m_on_ready;
   std::function<void(const char*)> m_report;
   void* m_multi = nullptr;
+  std::vector<bool> m_curl_watched; // by descriptor: in the epoll set for libcurl
   bool m_curl_timer_set = false;
   Clock::time_point m_curl_deadline{};
   Id m_next_id = 1;

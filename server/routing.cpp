@@ -65,11 +65,75 @@ std::optional<std::string> requested_model(Protocol protocol, std::string_view p
   if (body.empty()) {
     return std::nullopt;
   }
-  const nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
-  if (parsed.is_object() && parsed.contains("model") && parsed["model"].is_string()) {
-    return parsed["model"].get<std::string>();
+  // Read as events, not into a document: the body (often long chats) is only lexed, and the
+  // one value wanted is kept. As with a document, the last "model" of the top object counts.
+  class ModelReader final : public nlohmann::json_sax<nlohmann::json> {
+  public:
+    std::optional<std::string> model;
+
+    bool null() override { return value(); }
+    bool boolean(bool) override { return value(); }
+    bool number_integer(number_integer_t) override { return value(); }
+    bool number_unsigned(number_unsigned_t) override { return value(); }
+    bool number_float(number_float_t, const string_t&) override { return value(); }
+    bool binary(binary_t&) override { return value(); }
+    bool string(string_t& text) override {
+      if (m_depth == 0) {
+        return false; // the body is not an object
+      }
+      if (m_depth == 1 && m_model_key) {
+        model = std::move(text);
+        m_model_key = false;
+      }
+      return true;
+    }
+    bool start_object(std::size_t) override { return open(true); }
+    bool key(string_t& name) override {
+      m_model_key = m_depth == 1 && name == "model";
+      return true;
+    }
+    bool end_object() override { return close(); }
+    bool start_array(std::size_t) override { return open(false); }
+    bool end_array() override { return close(); }
+    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+      return false;
+    }
+
+  private:
+    // A value other than a string under the "model" key replaces it, as in a document.
+    bool value() {
+      if (m_depth == 0) {
+        return false; // the body is not an object
+      }
+      if (m_depth == 1 && m_model_key) {
+        model.reset(); // "model": 3 and the like
+        m_model_key = false;
+      }
+      return true;
+    }
+    bool open(bool object) {
+      if (m_depth == 0 && !object) {
+        return false;
+      }
+      if (m_depth == 1 && m_model_key) {
+        model.reset(); // "model": {...} or [...]
+        m_model_key = false;
+      }
+      ++m_depth;
+      return true;
+    }
+    bool close() {
+      --m_depth;
+      return true;
+    }
+    size_t m_depth = 0;
+    bool m_model_key = false;
+  };
+  ModelReader reader;
+  if (!nlohmann::json::sax_parse(body, &reader)) {
+    return std::nullopt;
   }
-  return std::nullopt;
+  return reader.model;
 }
 
 std::optional<Route> choose_upstream(const std::vector<Upstream>& upstreams, Protocol protocol,

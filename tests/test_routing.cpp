@@ -37,6 +37,24 @@ TEST_CASE("requested_model") {
   CHECK_FALSE(requested_model(Protocol::openai, "/v1/files", ""));
   CHECK_FALSE(requested_model(Protocol::openai, "/v1/chat/completions", "not json"));
   CHECK_FALSE(requested_model(Protocol::openai, "/v1/chat/completions", R"({"model":3})"));
+  // Only the top object's "model" counts, the last one as in a parsed document, and only in a
+  // body that is valid JSON throughout.
+  const auto model_of = [](std::string_view body) {
+    return requested_model(Protocol::openai, "/v1/chat/completions", body);
+  };
+  CHECK(model_of(R"({"messages":[{"model":"inner"}],"model":"outer","x":{"model":"y"}})") ==
+        std::optional<std::string>("outer"));
+  CHECK_FALSE(model_of(R"({"a":{"model":"nested"}})"));
+  CHECK(model_of(R"({"model":"a","model":"b"})") == std::optional<std::string>("b"));
+  CHECK_FALSE(model_of(R"({"model":"a","model":3})"));
+  CHECK_FALSE(model_of(R"({"model":"a","model":{"id":"b"}})"));
+  CHECK_FALSE(model_of(R"({"model":"a","model":["b"]})"));
+  CHECK(model_of(R"({"model":["b"],"model":"c"})") == std::optional<std::string>("c"));
+  CHECK_FALSE(model_of(R"([{"model":"a"}])"));
+  CHECK_FALSE(model_of(R"("model")"));
+  CHECK_FALSE(model_of(R"({"model":"a"} trailing)"));
+  CHECK_FALSE(model_of(R"({"model":"a")"));
+  CHECK(model_of(R"({"model":"été"})") == std::optional<std::string>("été"));
 }
 
 TEST_CASE("choose_upstream: protocol, then model_map, then globs; first match wins") {

@@ -1,12 +1,15 @@
-// libFuzzer target: the gateway's HTTP request reading — the request head parser and the chunked
-// body decoder — from arbitrary bytes, with properties: a head accepted has a known method, a
-// path, token header names and clean values; the decoder consumes no more than it is given,
-// decodes the same however its input is cut, and decodes its own encoding of any body back.
+// libFuzzer target: the gateway's HTTP request reading — the request head parser, the chunked
+// body decoder and the model read from a body — from arbitrary bytes, with properties: a head
+// accepted has a known method, a path, token header names and clean values; the decoder consumes
+// no more than it is given, decodes the same however its input is cut, and decodes its own
+// encoding of any body back; the model read as events is the one a parsed document holds.
 #include "server/http_request.hpp"
+#include "server/routing.hpp"
 #include "tests/fuzz/require.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 #include <string>
 
 using namespace agproxy;
@@ -68,6 +71,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   FuzzedDataProvider data(bytes, size);
   const std::string head = data.ConsumeRandomLengthString(2048);
   check_head(head);
+
+  const std::string json_body = data.ConsumeRandomLengthString(512);
+  const nlohmann::json document = nlohmann::json::parse(json_body, nullptr, false);
+  std::optional<std::string> expected;
+  if (document.is_object() && document.contains("model") && document["model"].is_string()) {
+    expected = document["model"].get<std::string>();
+  }
+  FUZZ_REQUIRE(requested_model(Protocol::openai, "/v1/chat/completions", json_body) == expected);
 
   std::vector<size_t> cuts;
   for (int i = 0; i < 4; ++i) {
