@@ -52,6 +52,9 @@ EventLoop::EventLoop() {
 }
 
 EventLoop::~EventLoop() {
+  for (auto& [fd, make] : m_incoming) {
+    ::close(fd); // handed over, never adopted
+  }
   m_handlers.clear(); // their transfers leave the multi handle first
   m_removed.clear();
   curl_multi_cleanup(static_cast<CURLM*>(m_multi));
@@ -59,7 +62,7 @@ EventLoop::~EventLoop() {
   ::close(m_epoll);
 }
 
-EventLoop::Id EventLoop::add(int fd, const std::function<std::unique_ptr<Handler>(Id)>& make) {
+EventLoop::Id EventLoop::add(int fd, const Factory& make) {
   const Id id = m_next_id++;
   m_handlers.emplace(id, make(id));
   epoll_event event = event_for(k_handler, id, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
@@ -96,7 +99,17 @@ void EventLoop::pause_listening() {
   m_listen_again = Clock::now() + k_tick;
 }
 
+void EventLoop::adopt(int fd, Factory make) {
+  {
+    std::lock_guard lock(m_incoming_mutex);
+    m_incoming.emplace_back(fd, std::move(make));
+  }
+  const uint64_t one = 1;
+  (void)!::write(m_wake, &one, sizeof one);
+}
+
 void EventLoop::stop() {
+  m_stop_requested = true;
   const uint64_t one = 1;
   (void)!::write(m_wake, &one, sizeof one);
 }
@@ -215,7 +228,26 @@ void EventLoop::run() {
       } else if (kind == k_wake) {
         uint64_t value = 0;
         (void)!::read(m_wake, &value, sizeof value);
-        if (!m_stopping) {
+        std::vector<std::pair<int, Factory>> incoming;
+        {
+          std::lock_guard lock(m_incoming_mutex);
+          incoming.swap(m_incoming);
+        }
+        for (auto& [fd, make] : incoming) {
+          if (m_stopping || m_stop_requested) {
+            ::close(fd);
+            continue;
+          }
+          try {
+            add(fd, make);
+          } catch (const std::exception& e) {
+            ::close(fd);
+            if (m_report) {
+              m_report(e.what());
+            }
+          }
+        }
+        if (m_stop_requested && !m_stopping) {
           m_stopping = true;
           watch_listener(false);
           m_listen = -1;

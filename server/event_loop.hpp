@@ -1,9 +1,11 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -41,9 +43,14 @@ public:
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
+  using Factory = std::function<std::unique_ptr<Handler>(Id)>;
+
   // Watch `fd` (edge-triggered, in and out) for the handler `make` builds with its id; the handler
   // owns the descriptor. Returns the id.
-  Id add(int fd, const std::function<std::unique_ptr<Handler>(Id)>& make);
+  Id add(int fd, const Factory& make);
+  // From any thread: add(fd, make) on this loop's thread, soon (the descriptor is closed instead
+  // if the loop is stopping).
+  void adopt(int fd, Factory make);
   // Forget handler `id`; it is destroyed once the current callback has returned.
   void remove(Id id);
   // Call on_notify() of handler `id` before the loop waits again.
@@ -91,6 +98,10 @@ private:
   std::vector<std::unique_ptr<Handler>> m_removed;
   std::vector<Id> m_notified;
   bool m_stopping = false;
+  // What other threads hand over, with the wake-up descriptor.
+  std::mutex m_incoming_mutex;
+  std::vector<std::pair<int, Factory>> m_incoming;
+  std::atomic<bool> m_stop_requested{false};
 };
 
 } // namespace agproxy

@@ -109,6 +109,7 @@ private:
   std::unique_ptr<Handler> m_handler;
   int m_listen = -1;
   std::vector<std::unique_ptr<EventLoop>> m_loops;
+  std::atomic<size_t> m_next_loop{0}; // the loop the next connection goes to (round-robin)
   mutable std::mutex m_config_mutex;
   std::shared_ptr<const RuntimeConfig> m_config;
   std::array<std::atomic<uint64_t>, 5> m_denials{};
