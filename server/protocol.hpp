@@ -35,7 +35,7 @@ enum class ErrorKind {
 // Return the HTTP status of `kind`.
 int http_status(ErrorKind kind);
 
-// Return the error kind httplib's own `status` corresponds to.
+// Return the error kind an answer with HTTP `status` corresponds to.
 ErrorKind error_kind_for_status(int status);
 
 // Return a JSON error body in the shape `protocol`'s SDKs parse. `code` is the machine-readable

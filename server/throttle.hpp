@@ -44,7 +44,8 @@ private:
   std::unordered_map<std::string, Entry> m_entries;
 };
 
-// Return whether `address` (as httplib reports a peer) is a loopback address.
+// Return whether `address` (a peer as the gateway reports it: IPv4 dotted, IPv6 text, IPv4-mapped
+// addresses unmapped) is a loopback address.
 bool is_loopback_address(const std::string& address);
 
 } // namespace agproxy
