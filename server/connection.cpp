@@ -286,29 +286,18 @@ void Connection::read_input() {
   size_t taken = 0;
   while (taken < k_read_quantum) {
     const ssize_t n = ::recv(m_sock, buffer, sizeof buffer, 0);
-    if (n > 0 && m_state != State::lingering) {
-      m_in.append(buffer, static_cast<size_t>(n));
-    }
-    if (n > 0 && static_cast<size_t>(n) < sizeof buffer && !m_peer_shut) {
-      // A short read drained the socket (what arrives later raises a new edge): no recv() just
-      // to hear EAGAIN. Once the client has shut its side, read on to see the end.
-      taken += static_cast<size_t>(n);
-      if (m_state == State::lingering) {
-        m_raw_body += static_cast<size_t>(n);
-        if (m_raw_body > k_linger_bytes) {
-          close();
-        }
-      }
-      return;
-    }
     if (n > 0) {
       taken += static_cast<size_t>(n);
-      if (m_state == State::lingering) {
-        m_raw_body += static_cast<size_t>(n);
-        if (m_raw_body > k_linger_bytes) {
-          close();
-          return;
-        }
+      if (m_state != State::lingering) {
+        m_in.append(buffer, static_cast<size_t>(n));
+      } else if ((m_lingered += static_cast<size_t>(n)) > k_linger_bytes) {
+        close();
+        return;
+      }
+      if (static_cast<size_t>(n) < sizeof buffer && !m_peer_shut) {
+        // A short read drained the socket (what arrives later raises a new edge): no recv()
+        // just to hear EAGAIN. Once the client has shut its side, read on to see the end.
+        return;
       }
       continue;
     }
@@ -376,7 +365,7 @@ void Connection::drive() {
         ::shutdown(m_sock, SHUT_WR);
         m_state = State::lingering;
         m_deadline = Clock::now() + k_linger;
-        m_raw_body = 0;
+        m_lingered = 0;
         m_in.clear();
         m_in_begin = 0;
         read_input();
@@ -449,16 +438,15 @@ bool Connection::parse_head() {
     refuse(problem->first, problem->second);
     return false;
   }
-  m_chunked_in = request.has_header("Transfer-Encoding");
-  m_body_left =
-      m_chunked_in ? 0
-                   : std::strtoull(request.get_header_value("Content-Length").c_str(), nullptr, 10);
   m_chunks.reset();
-  if (m_chunked_in) {
+  m_body_left = 0;
+  if (request.has_header("Transfer-Encoding")) { // chunked: framing_problem() allows no other
     m_chunks.emplace(m_limits.max_body);
+  } else {
+    m_body_left = std::strtoull(request.get_header_value("Content-Length").c_str(), nullptr, 10);
   }
   m_body_too_large = false;
-  const bool has_body = m_chunked_in || m_body_left > 0;
+  const bool has_body = m_chunks || m_body_left > 0;
   if (has_body && m_in_begin == m_in.size() &&
       iequals(request.get_header_value("Expect"), "100-continue")) {
     m_out += "HTTP/1.1 100 Continue\r\n\r\n";
@@ -470,7 +458,7 @@ bool Connection::parse_head() {
 }
 
 bool Connection::parse_body() {
-  if (m_chunked_in) {
+  if (m_chunks) {
     return parse_chunks();
   }
   const size_t take = std::min(m_body_left, m_in.size() - m_in_begin);

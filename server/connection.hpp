@@ -131,10 +131,9 @@ private:
   bool m_out_pending = false; // bytes wait for room in the socket
 
   // The request's body as it is read.
-  bool m_chunked_in = false;
   size_t m_body_left = 0;                 // bytes of a Content-Length body still to come
   std::optional<ChunkedDecoder> m_chunks; // a chunked body's decoder
-  size_t m_raw_body = 0;                  // bytes dropped while lingering
+  size_t m_lingered = 0;                  // bytes read and dropped while lingering
   bool m_body_too_large = false;
 
   Clock::time_point m_deadline{}; // for the current state

@@ -107,10 +107,15 @@ public:
 private:
   enum class State { waiting, buffering, streaming, done };
 
-  void fail(ErrorKind kind, std::string_view code, const std::string& message) {
-    send_error(m_response, m_protocol, kind, code, message);
+  // Send the response as it stands, whole; the forward is done.
+  void answer() {
     m_state = State::done;
     m_channel.respond();
+  }
+
+  void fail(ErrorKind kind, std::string_view code, const std::string& message) {
+    send_error(m_response, m_protocol, kind, code, message);
+    answer();
   }
 
   void next_attempt() {
@@ -219,8 +224,7 @@ private:
                  "agproxy: every key of upstream '" + m_upstream.name +
                      "' is rate-limited or refused; retry in " + std::to_string(seconds) + " s");
       m_response.set_header("Retry-After", std::to_string(seconds));
-      m_state = State::done;
-      m_channel.respond();
+      answer();
       return;
     }
     if (m_last) {
@@ -280,8 +284,7 @@ private:
                      " with an error body over " + std::to_string(m_limit >> 10) +
                      " KiB, not passed on");
       m_response.status = status;
-      m_state = State::done;
-      m_channel.respond();
+      answer();
       return;
     }
     if (!m_current->drained() && now < m_deadline) {
@@ -296,8 +299,7 @@ private:
     m_current.reset();
     m_response.set_content(std::move(m_body),
                            m_content_type.empty() ? "application/octet-stream" : m_content_type);
-    m_state = State::done;
-    m_channel.respond();
+    answer();
   }
 
   void on_streaming(Clock::time_point now) {
