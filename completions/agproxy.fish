@@ -42,7 +42,7 @@ complete -c agproxy -n '__agproxy_at serve' -l host -x -d 'Bind address'
 complete -c agproxy -n '__agproxy_at serve' -l allow-lan -d 'Listen on all interfaces'
 complete -c agproxy -n '__agproxy_at serve' -l auth-mode -x -a 'off strict all_except_health auto' -d 'Auth mode'
 complete -c agproxy -n '__agproxy_at serve' -l api-key -x -d 'Proxy key'
-complete -c agproxy -n '__agproxy_at serve' -l workers -x -d 'Worker threads'
+complete -c agproxy -n '__agproxy_at serve' -l workers -x -d 'Event-loop threads'
 complete -c agproxy -n '__agproxy_at serve' -l log-level -x -a 'debug info warn error' -d 'Lowest level logged'
 complete -c agproxy -n '__agproxy_at serve' -l log-format -x -a 'text json' -d 'Log line format'
 
