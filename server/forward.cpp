@@ -122,7 +122,9 @@ private:
     while (m_attempt < m_attempts) {
       ++m_attempt;
       const Clock::time_point now = Clock::now();
-      UpstreamTransfer::Request request = m_outgoing;
+      // The last possible attempt takes the request (a body of up to 32 MiB) instead of a copy.
+      UpstreamTransfer::Request request =
+          m_attempt == m_attempts ? std::move(m_outgoing) : m_outgoing;
       m_key.clear();
       if (m_keys.size() > 0) {
         const std::optional<size_t> index = m_keys.next(now, m_tried);
