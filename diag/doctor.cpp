@@ -102,15 +102,6 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
 }
 
 // Return `url` with any user:password@ masked.
-std::string redact_url(const std::string& url) {
-  const size_t scheme = url.find("://");
-  const size_t at = url.find('@');
-  if (scheme == std::string::npos || at == std::string::npos || at < scheme) {
-    return url;
-  }
-  return url.substr(0, scheme + 3) + "***@" + url.substr(at + 1);
-}
-
 class Doctor {
 public:
   Doctor(const DoctorOptions& options, const Environment& env, HttpProber& prober)
@@ -970,7 +961,7 @@ CheckResult Doctor::check_env_sdk() {
     if (c.base_url) {
       auto base = parse_url(*c.base_url);
       if (!base) {
-        warnings.push_back(c.base_var + "=" + redact_url(*c.base_url) + " is not a URL");
+        warnings.push_back(c.base_var + "=" + mask_url(*c.base_url) + " is not a URL");
       } else if (reachable() && !same_endpoint(*base, m_target)) {
         warnings.push_back(c.base_var + " points at " + base->base + ", not the proxy at " +
                            m_target.base + ": that client's 401 comes from there");
@@ -1047,7 +1038,7 @@ CheckResult Doctor::check_http_proxy() {
     return check;
   }
   check.status = CheckStatus::fail;
-  check.summary = proxy->first + "=" + redact_url(proxy->second) +
+  check.summary = proxy->first + "=" + mask_url(proxy->second) +
                   " is set and NO_PROXY does not "
                   "cover " +
                   m_target.host;

@@ -1,6 +1,7 @@
 #include "server/config.hpp"
 
 #include "server/files.hpp"
+#include "server/origin.hpp"
 #include "server/secret.hpp"
 
 #include <cctype>
@@ -162,7 +163,8 @@ Upstream parse_upstream(const Source& source, const std::string& field, const js
   }
   upstream.base_url = string_value(source, field + ".base_url", *base_url);
   if (!upstream.base_url.starts_with("http://") && !upstream.base_url.starts_with("https://")) {
-    source.fail(field + ".base_url", show(*base_url) + " is not an http:// or https:// URL");
+    source.fail(field + ".base_url",
+                "\"" + mask_url(upstream.base_url) + "\" is not an http:// or https:// URL");
   }
   if (const json* keys = member(value, "api_keys")) {
     if (!keys->is_array()) {
@@ -249,6 +251,39 @@ ProxySettings parse_proxy(const Source& source, const json& document) {
       settings.upstreams.push_back(std::move(upstream));
     }
   }
+  if (const json* v = member(*proxy, "cors_origins")) {
+    settings.cors_origins = string_list(source, "proxy.cors_origins", *v);
+    for (size_t i = 0; i < settings.cors_origins.size(); ++i) {
+      if (auto problem = check_origin_entry(settings.cors_origins[i])) {
+        source.fail("proxy.cors_origins[" + std::to_string(i) + "]",
+                    show((*v)[i]) + " " + *problem);
+      }
+    }
+  }
+  if (const json* v = member(*proxy, "allowed_hosts")) {
+    settings.allowed_hosts = string_list(source, "proxy.allowed_hosts", *v);
+    for (size_t i = 0; i < settings.allowed_hosts.size(); ++i) {
+      const std::string& host = settings.allowed_hosts[i];
+      if (host.empty() || host.find_first_of(":/[]@ \t") != std::string::npos) {
+        source.fail("proxy.allowed_hosts[" + std::to_string(i) + "]",
+                    show((*v)[i]) + " is not a host name; write the name alone, without scheme "
+                                    "or port, e.g. \"myhost.lan\"");
+      }
+    }
+  }
+  if (const json* v = member(*proxy, "max_connections")) {
+    settings.max_connections = integer_in_range(source, "proxy.max_connections", *v, 1, 1000000);
+  }
+  if (const json* v = member(*proxy, "max_connections_per_client")) {
+    settings.max_connections_per_client =
+        integer_in_range(source, "proxy.max_connections_per_client", *v, 1, 1000000);
+  }
+  if (const json* v = member(*proxy, "body_timeout")) {
+    settings.body_timeout = integer_in_range(source, "proxy.body_timeout", *v, 1, 86400);
+  }
+  if (const json* v = member(*proxy, "body_min_rate")) {
+    settings.body_min_rate = integer_in_range(source, "proxy.body_min_rate", *v, 0, 1 << 30);
+  }
   if (const json* v = member(*proxy, "echo_model")) {
     settings.echo_model = boolean(source, "proxy.echo_model", *v);
   }
@@ -327,6 +362,8 @@ void mask_secrets_in(json& value) {
     for (auto& [name, item] : value.items()) {
       if (is_secret_field(name)) {
         mask_value(item);
+      } else if (name == "base_url" && item.is_string()) {
+        item = mask_url(item.get<std::string>()); // its userinfo and query may hold credentials
       } else {
         mask_secrets_in(item);
       }

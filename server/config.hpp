@@ -24,6 +24,10 @@ public:
 
 inline constexpr int k_default_port = 8045;
 inline constexpr int k_default_request_timeout = 120;
+inline constexpr int k_default_max_connections = 4096;
+inline constexpr int k_default_max_connections_per_client = 512;
+inline constexpr int k_default_body_timeout = 300;
+inline constexpr int k_default_body_min_rate = 1024;
 
 // One provider the gateway forwards to (DESIGN §2, proxy.upstreams[]).
 struct Upstream {
@@ -51,6 +55,17 @@ struct ProxySettings {
   std::optional<bool> echo_model;
   // proxy.auth_throttle: the brute-force guard.
   ThrottleSettings auth_throttle;
+  // Browser origins allowed besides loopback ones (proxy.cors_origins), and Host names served
+  // while auth is off besides loopback ones (proxy.allowed_hosts): DESIGN §11.
+  std::vector<std::string> cors_origins;
+  std::vector<std::string> allowed_hosts;
+  // Open connections at most, in all and from one client address; read at start.
+  int max_connections = k_default_max_connections;
+  int max_connections_per_client = k_default_max_connections_per_client;
+  // A request body must arrive whole within body_timeout seconds, and, past its first seconds,
+  // at body_min_rate bytes per second on average; read at start.
+  int body_timeout = k_default_body_timeout;
+  int body_min_rate = k_default_body_min_rate;
 };
 
 // Reads an environment variable; tests pass a map instead of the process environment.

@@ -27,27 +27,9 @@ constexpr size_t k_linger_bytes = 4 << 20;
 constexpr size_t k_kept_buffer = 256 << 10;
 // Read at most this much per wake-up, so one fast sender cannot hold the loop.
 constexpr size_t k_read_quantum = 256 << 10;
-
-// Return whether the comma-separated header value `list` holds `token` (any case).
-bool has_token(std::string_view list, std::string_view token) {
-  const auto trim = [](std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
-      text.remove_prefix(1);
-    }
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) {
-      text.remove_suffix(1);
-    }
-    return text;
-  };
-  while (!list.empty()) {
-    const size_t comma = list.find(',');
-    if (iequals(trim(list.substr(0, comma)), token)) {
-      return true;
-    }
-    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-  }
-  return false;
-}
+// Past this much unsent output, no further request is read from the connection: a client that
+// pipelines requests without reading the answers cannot make them pile up.
+constexpr size_t k_max_unsent_answers = 64 << 10;
 
 const char* reason_phrase(int status) {
   switch (status) {
@@ -125,17 +107,22 @@ std::string too_large_message(size_t max_body) {
          std::to_string(max_body >> 20) + " MiB)";
 }
 
-// Return what is wrong with how `headers` frame the body, as a status and message, or nothing: a
-// Content-Length that is not one number, several that differ, one above `max_body`; a
-// Transfer-Encoding other than chunked or one next to a Content-Length (request smuggling).
-std::optional<std::pair<int, std::string>> framing_problem(const httplib::Headers& headers,
+// Return what is wrong with how `request`'s headers frame the body, as a status and message, or
+// nothing: a Content-Length that is not one number, several that differ, one above `max_body`; a
+// Transfer-Encoding other than chunked, one next to a Content-Length (request smuggling), one on
+// HTTP/1.0 (which has none: RFC 9112 §6.1).
+std::optional<std::pair<int, std::string>> framing_problem(const httplib::Request& request,
                                                            size_t max_body) {
   const auto bad = [](std::string message) {
     return std::make_pair(400, "agproxy: " + message);
   };
+  const httplib::Headers& headers = request.headers;
   const auto [te_begin, te_end] = headers.equal_range("Transfer-Encoding");
   const auto [cl_begin, cl_end] = headers.equal_range("Content-Length");
   if (te_begin != te_end) {
+    if (request.version == "HTTP/1.0") {
+      return bad("Transfer-Encoding is not defined for HTTP/1.0; send a Content-Length");
+    }
     if (cl_begin != cl_end) {
       return bad("the request has both Transfer-Encoding and Content-Length; send one");
     }
@@ -163,10 +150,12 @@ std::optional<std::pair<int, std::string>> framing_problem(const httplib::Header
 } // namespace
 
 Connection::Connection(EventLoop& loop, EventLoop::Id id, int sock, std::string remote_ip,
-                       int remote_port, ExchangeHandler& handler, const ConnectionLimits& limits)
+                       int remote_port, ExchangeHandler& handler, const ConnectionLimits& limits,
+                       std::function<void()> on_close)
     : m_loop(loop), m_id(id), m_sock(sock), m_remote_ip(std::move(remote_ip)),
       m_remote_port(remote_port), m_handler(handler), m_limits(limits),
-      m_deadline(Clock::now() + limits.idle_timeout), m_last_sent(Clock::now()) {}
+      m_deadline(Clock::now() + limits.idle_timeout), m_last_sent(Clock::now()),
+      m_on_close(std::move(on_close)) {}
 
 Connection::~Connection() {
   m_forward.reset(); // before the exchange it writes into
@@ -174,6 +163,9 @@ Connection::~Connection() {
     m_handler.log(*m_exchange); // answered in part when the client left
   }
   ::close(m_sock);
+  if (m_on_close) {
+    m_on_close();
+  }
 }
 
 void Connection::close() {
@@ -201,8 +193,8 @@ void Connection::on_events(uint32_t events) {
   if (events & (EPOLLRDHUP | EPOLLHUP)) {
     m_peer_shut = true;
   }
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
-    read_input();
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) || m_input_paused) {
+    read_input(); // (input left waiting is read once the answers are taken)
   }
   drive();
 }
@@ -247,11 +239,18 @@ void Connection::on_tick(Clock::time_point now) {
       }
     }
     break;
-  case State::body:
-    if (now >= m_deadline) {
-      refuse(400, "agproxy: the request's body did not arrive in time");
+  case State::body: {
+    const auto taken = now - m_body_start;
+    const double seconds = std::chrono::duration<double>(taken).count();
+    if (now >= m_deadline || taken >= m_limits.body_timeout) {
+      refuse(408, "agproxy: the request's body did not arrive in time (proxy.body_timeout)");
+    } else if (taken >= k_body_rate_grace &&
+               static_cast<double>(m_body_bytes) <
+                   seconds * static_cast<double>(m_limits.body_min_rate)) {
+      refuse(408, "agproxy: the request's body arrives too slowly (proxy.body_min_rate)");
     }
     break;
+  }
   case State::handling:
     if (m_forward) {
       on_notify(); // the forward's own deadlines, and the heartbeat
@@ -280,6 +279,10 @@ void Connection::read_input() {
                            m_state == State::body || m_state == State::lingering;
   if (m_closed || m_eof || !takes_input) {
     return; // (edge-triggered: what waits is read when the state takes input again)
+  }
+  m_input_paused = (m_state == State::idle || m_state == State::head) && output_backlogged();
+  if (m_input_paused) {
+    return;
   }
   // One buffer per thread: growing m_in first would zero-fill it on every read.
   thread_local char buffer[64 << 10];
@@ -321,6 +324,9 @@ void Connection::drive() {
       if (m_stopping && m_state == State::idle && unsent() == 0) {
         close(); // the last answer is out
         return;
+      }
+      if (output_backlogged()) {
+        return; // the next request when the client has taken its answers
       }
       if (!parse_head()) {
         if (m_closed || m_state == State::closing) {
@@ -430,10 +436,12 @@ bool Connection::parse_head() {
     return false;
   }
   const std::string connection = request.get_header_value("Connection");
-  m_keep_alive = request.version == "HTTP/1.1" ? !has_token(connection, "close")
-                                               : has_token(connection, "keep-alive");
+  m_keep_alive = request.version == "HTTP/1.1" ? !list_has_token(connection, "close")
+                                               : list_has_token(connection, "keep-alive");
   m_head_request = request.method == "HEAD";
-  if (const auto problem = framing_problem(request.headers, m_limits.max_body)) {
+  request.remote_addr = m_remote_ip;
+  request.remote_port = m_remote_port;
+  if (const auto problem = framing_problem(request, m_limits.max_body)) {
     // The body is not read, so what follows on the connection is not a request.
     refuse(problem->first, problem->second);
     return false;
@@ -447,13 +455,27 @@ bool Connection::parse_head() {
   }
   m_body_too_large = false;
   const bool has_body = m_chunks || m_body_left > 0;
+  m_exchange->start = Clock::now();
+  if (!m_handler.admit(*m_exchange)) {
+    // Refused on its headers: the body is not read (nor invited with 100 Continue), so nothing
+    // after it on this connection is a request.
+    if (has_body) {
+      m_keep_alive = false;
+      m_linger = true;
+    }
+    m_state = State::handling;
+    respond();
+    return true;
+  }
   if (has_body && m_in_begin == m_in.size() &&
       iequals(request.get_header_value("Expect"), "100-continue")) {
     m_out += "HTTP/1.1 100 Continue\r\n\r\n";
     flush();
   }
   m_state = State::body;
-  m_deadline = Clock::now() + m_limits.read_timeout;
+  m_body_start = Clock::now();
+  m_body_bytes = 0;
+  m_deadline = m_body_start + m_limits.read_timeout;
   return true;
 }
 
@@ -466,7 +488,9 @@ bool Connection::parse_body() {
     m_exchange->request.body.append(m_in, m_in_begin, take);
     m_in_begin += take;
     m_body_left -= take;
+    m_body_bytes += take;
     m_deadline = Clock::now() + m_limits.read_timeout;
+    compact_input();
   }
   return m_body_left == 0;
 }
@@ -477,7 +501,9 @@ bool Connection::parse_chunks() {
       m_chunks->feed(std::string_view(m_in).substr(m_in_begin), m_exchange->request.body, consumed);
   m_in_begin += consumed;
   if (consumed > 0) {
+    m_body_bytes += consumed;
     m_deadline = Clock::now() + m_limits.read_timeout;
+    compact_input();
   }
   if (status == ChunkedDecoder::Status::malformed) {
     refuse(400, "agproxy: the request body's chunked coding is malformed");
@@ -494,8 +520,7 @@ bool Connection::parse_chunks() {
   return false;
 }
 
-void Connection::dispatch() {
-  // Keep the buffer small: drop what was read.
+void Connection::compact_input() {
   if (m_in_begin == m_in.size()) {
     if (m_in.capacity() > k_kept_buffer) {
       std::string().swap(m_in);
@@ -506,10 +531,16 @@ void Connection::dispatch() {
     m_in.erase(0, m_in_begin);
     m_in_begin = 0;
   }
+}
+
+bool Connection::output_backlogged() const {
+  return unsent() > k_max_unsent_answers;
+}
+
+void Connection::dispatch() {
+  compact_input();
   Exchange& exchange = *m_exchange;
   exchange.start = Clock::now();
-  exchange.request.remote_addr = m_remote_ip;
-  exchange.request.remote_port = m_remote_port;
   m_state = State::handling;
   if (m_body_too_large) {
     // Read whole (the sender framed it well), then refused: the connection can go on.

@@ -6,6 +6,7 @@
 #include "server/http_request.hpp"
 
 #include <chrono>
+#include <functional>
 #include <httplib.h>
 #include <memory>
 #include <optional>
@@ -28,6 +29,10 @@ struct Exchange {
 class ExchangeHandler {
 public:
   virtual ~ExchangeHandler() = default;
+  // Decide from the request's line and headers alone whether its body may be read: return true,
+  // or false with `exchange.response` holding the refusal (a foreign origin or host, a denied
+  // key, the brute-force guard), which is sent without reading the body.
+  virtual bool admit(Exchange& exchange) = 0;
   // Answer `exchange.request` in `exchange.response`, or return the forward that will (through
   // `channel`, notified as handler `id` of `loop`).
   virtual std::unique_ptr<Forward> handle(Exchange& exchange, EventLoop& loop, EventLoop::Id id,
@@ -45,6 +50,10 @@ struct ConnectionLimits {
   std::chrono::milliseconds idle_timeout{5'000};
   // Without a byte of a request's body arriving.
   std::chrono::milliseconds read_timeout{15'000};
+  // For a whole request body, from the end of its headers.
+  std::chrono::milliseconds body_timeout{300'000};
+  // The average rate a body must keep up (bytes per second) once it has taken k_body_rate_grace.
+  size_t body_min_rate = 1024;
   // Without the client taking a byte of what is sent to it.
   std::chrono::milliseconds write_timeout{30'000};
 };
@@ -52,13 +61,20 @@ struct ConnectionLimits {
 // One client connection of an event loop: reads requests (HTTP/1.1, keep-alive, pipelined; bodies
 // with a length or chunked), hands each to the gateway, and writes the answer, whole or streamed.
 // Refuses what it cannot read safely with a 4xx and a close: a head over 64 KiB or late, a body
-// framed ambiguously or over the limit.
+// framed ambiguously, over the limit, late or too slow. Asks the gateway to admit a request when
+// its headers are complete, before its body is read; stops reading requests while a client leaves
+// its answers unread.
 class Connection final : public EventLoop::Handler, public ResponseChannel {
 public:
   using Clock = std::chrono::steady_clock;
 
+  // How long a body may go below ConnectionLimits::body_min_rate before the rate counts.
+  static constexpr std::chrono::seconds k_body_rate_grace{5};
+
+  // Serve the client on `sock`; `on_close` runs when the connection is gone (it frees its slot).
   Connection(EventLoop& loop, EventLoop::Id id, int sock, std::string remote_ip, int remote_port,
-             ExchangeHandler& handler, const ConnectionLimits& limits);
+             ExchangeHandler& handler, const ConnectionLimits& limits,
+             std::function<void()> on_close = {});
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -93,6 +109,10 @@ private:
   bool parse_head();
   bool parse_body();
   bool parse_chunks();
+  // Drop the input that was parsed, keeping the buffer small.
+  void compact_input();
+  // Return whether the client has so much unsent output that no further request is read.
+  bool output_backlogged() const;
   // The request is complete: hand it to the gateway.
   void dispatch();
   // The answer is written: log it, then wait for the next request or close.
@@ -121,7 +141,8 @@ private:
   bool m_keep_alive = true; // the current request allows another after it
   bool m_head_request = false;
   bool m_chunked_out = false;
-  bool m_linger = false; // an error answer: linger before closing
+  bool m_linger = false;       // an error answer: linger before closing
+  bool m_input_paused = false; // input is left unread while the client does not read its answers
 
   std::string m_in;
   size_t m_in_begin = 0;
@@ -135,12 +156,15 @@ private:
   std::optional<ChunkedDecoder> m_chunks; // a chunked body's decoder
   size_t m_lingered = 0;                  // bytes read and dropped while lingering
   bool m_body_too_large = false;
+  Clock::time_point m_body_start{}; // the end of the headers
+  uint64_t m_body_bytes = 0;        // body bytes read, as sent
 
   Clock::time_point m_deadline{}; // for the current state
   Clock::time_point m_last_sent{};
 
   std::unique_ptr<Exchange> m_exchange;
   std::unique_ptr<Forward> m_forward;
+  std::function<void()> m_on_close;
 };
 
 } // namespace agproxy

@@ -48,22 +48,23 @@ std::string configured_models(const RuntimeConfig& config, Protocol protocol) {
   return out.empty() ? "none" : out;
 }
 
-std::string join_url(const std::string& base, const std::string& path, const std::string& query) {
-  std::string url = base;
+// Return the upstream URL: `base`'s path, then the client's `path` as sent (safe_request_path()
+// has refused anything that could climb above it), then `base`'s own query and the client's.
+std::string join_url(std::string_view base, std::string_view path, std::string_view query) {
+  const size_t mark = base.find('?');
+  std::string url(base.substr(0, mark));
   while (!url.empty() && url.back() == '/') {
     url.pop_back();
   }
   url += path;
-  if (!query.empty()) {
-    url += "?" + query;
+  std::string_view base_query = mark == std::string_view::npos ? "" : base.substr(mark + 1);
+  if (!base_query.empty() || !query.empty()) {
+    url += '?';
+    url += base_query;
+    url += !base_query.empty() && !query.empty() ? "&" : "";
+    url += query;
   }
   return url;
-}
-
-// The query string of the request as the client sent it, without the path.
-std::string query_of(const httplib::Request& request) {
-  const size_t mark = request.target.find('?');
-  return mark == std::string::npos ? "" : request.target.substr(mark + 1);
 }
 
 // The provider's answer is passed on whole when it is small (or an error) and complete, streamed
@@ -166,8 +167,7 @@ private:
         const std::string error = transfer.error();
         m_current.reset();
         fail(ErrorKind::bad_gateway, "upstream_unreachable",
-             "agproxy: upstream '" + m_upstream.name + "' at " + m_upstream.base_url +
-                 " is unreachable: " + error);
+             "agproxy: upstream '" + m_upstream.name + "' is unreachable: " + error);
         return;
       }
       m_current.reset();
@@ -366,13 +366,28 @@ private:
 
 } // namespace
 
-std::unique_ptr<Forward> forward_request(const httplib::Request& request,
-                                         httplib::Response& response,
+std::unique_ptr<Forward> forward_request(httplib::Request& request, httplib::Response& response,
                                          std::shared_ptr<const RuntimeConfig> config,
                                          Protocol protocol, Logger& logger,
                                          std::string& upstream_name, EventLoop& loop,
                                          EventLoop::Id owner, ResponseChannel& channel) {
-  const std::optional<std::string> model = requested_model(protocol, request.path, request.body);
+  // The path as the client sent it (still percent-encoded): it goes upstream as it is.
+  const size_t mark = request.target.find('?');
+  const std::string_view raw_path = std::string_view(request.target).substr(0, mark);
+  const std::string_view query = mark == std::string::npos
+                                     ? std::string_view()
+                                     : std::string_view(request.target).substr(mark + 1);
+  const ModelRead read =
+      read_model(protocol, raw_path, request.body, request.get_header_value("Content-Type"));
+  if (read.malformed) {
+    send_error(response, protocol, ErrorKind::bad_request, "invalid_request",
+               protocol == Protocol::gemini
+                   ? "agproxy: the model in the path is not a model name ([A-Za-z0-9._-])"
+                   : "agproxy: the request body is not valid JSON (NaN, Infinity and numbers out "
+                     "of range included); it is routed by its \"model\"");
+    return nullptr;
+  }
+  const std::optional<std::string>& model = read.model;
   if (config->echo_model && model == std::string(k_echo_model)) {
     upstream_name = "agproxy-echo";
     answer_echo(request, response, protocol);
@@ -382,7 +397,8 @@ std::unique_ptr<Forward> forward_request(const httplib::Request& request,
   if (!route) {
     std::string what = model ? "model '" + *model + "'" : std::string("this request");
     if (!model && protocol != Protocol::gemini && request.method == "POST") {
-      what += " (its body is not a JSON object with a \"model\" string)";
+      what += " (its body is not a JSON object with a \"model\" string, and every upstream of "
+              "the family restricts its models)";
     }
     send_error(response, protocol, ErrorKind::not_found, "model_not_found",
                "agproxy: no upstream serves " + what + " on the " +
@@ -395,19 +411,21 @@ std::unique_ptr<Forward> forward_request(const httplib::Request& request,
 
   UpstreamTransfer::Request outgoing;
   outgoing.method = request.method;
-  std::string path = request.path;
-  outgoing.body = request.body;
+  std::string path(raw_path);
+  outgoing.body = std::move(request.body); // (not needed here again: no copy of a large body)
   if (route->model && model && *route->model != *model) {
     if (protocol == Protocol::gemini) {
       path = replace_path_model(path, *route->model);
-    } else if (auto rewritten = replace_body_model(request.body, *route->model)) {
+    } else if (auto rewritten = replace_body_model(outgoing.body, *route->model)) {
       outgoing.body = std::move(*rewritten);
     }
   }
-  outgoing.url = join_url(upstream.base_url, path, strip_key_parameter(query_of(request)));
+  outgoing.url = join_url(upstream.base_url, path, strip_key_parameter(query));
+  // Headers the client's Connection header names are hop-by-hop too (RFC 9110 §7.6.1).
+  const std::string connection = request.get_header_value("Connection");
   bool has_version = false;
   for (const auto& [name, value] : request.headers) {
-    if (forwarded_request_header(name)) {
+    if (forwarded_request_header(name) && !list_has_token(connection, name)) {
       outgoing.headers.emplace_back(name, value);
       has_version = has_version || iequals(name, "anthropic-version");
     }

@@ -48,12 +48,13 @@ public:
 
 // Answer an authenticated request for a provider route: choose the upstream by protocol and model,
 // rewrite the model, swap the client's credentials for a provider key (rotating past rate-limited
-// ones), and stream the answer back. Errors come in the route's protocol shape. Sets `upstream`
+// ones), and stream the answer back; the request's body is moved into the outgoing request.
+// Errors come in the route's protocol shape (a body that is not JSON, or a Gemini model segment
+// that is not a model name, is a 400). Sets `upstream`
 // to the upstream's name for the request log. Returns nothing when `response` is already the
 // answer (an error, the echo model); otherwise the forward in flight, which answers through
 // `channel` into `response`, and whose transfers notify handler `owner` of `loop`.
-std::unique_ptr<Forward> forward_request(const httplib::Request& request,
-                                         httplib::Response& response,
+std::unique_ptr<Forward> forward_request(httplib::Request& request, httplib::Response& response,
                                          std::shared_ptr<const RuntimeConfig> config,
                                          Protocol protocol, Logger& logger, std::string& upstream,
                                          EventLoop& loop, EventLoop::Id owner,

@@ -3,6 +3,7 @@
 #include "server/connection.hpp"
 #include "server/event_loop.hpp"
 #include "server/forward.hpp"
+#include "server/origin.hpp"
 #include "server/protocol.hpp"
 #include "server/respond.hpp"
 #include "server/text.hpp"
@@ -58,17 +59,16 @@ bool is_glob(std::string_view pattern) {
   return pattern.find_first_of("*?[") != std::string_view::npos;
 }
 
-void set_cors_headers(const httplib::Request& request, httplib::Response& response) {
-  if (request.has_header("Origin")) {
-    response.set_header("Access-Control-Allow-Origin", "*");
-    response.set_header("Access-Control-Expose-Headers",
-                        "x-agproxy-reason, x-agproxy-upstream, x-agproxy-key, WWW-Authenticate");
-  }
+// An allowed browser origin is named back, once, so that its page may read the answer.
+void set_cors_headers(std::string_view origin, httplib::Response& response) {
+  response.set_header("Access-Control-Allow-Origin", std::string(origin));
+  response.set_header("Vary", "Origin");
+  response.set_header("Access-Control-Expose-Headers",
+                      "x-agproxy-reason, x-agproxy-upstream, x-agproxy-key, WWW-Authenticate");
 }
 
 void answer_preflight(const httplib::Request& request, httplib::Response& response) {
   response.status = 204;
-  response.set_header("Access-Control-Allow-Origin", "*");
   response.set_header("Access-Control-Allow-Methods",
                       "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
   const std::string asked = request.get_header_value("Access-Control-Request-Headers");
@@ -77,6 +77,27 @@ void answer_preflight(const httplib::Request& request, httplib::Response& respon
                                       "anthropic-version, anthropic-beta"
                                     : asked);
   response.set_header("Access-Control-Max-Age", "86400");
+}
+
+// Answer a connection over the caps with a 503 and close it, without reading a request: what the
+// client sent already is dropped first, so that the close does not reset the answer away.
+void refuse_connection(int sock) {
+  static const std::string k_answer = [] {
+    const std::string body =
+        R"({"error":{"message":"agproxy: too many open connections (proxy.max_connections, )"
+        R"(proxy.max_connections_per_client); retry shortly","type":"server_error",)"
+        R"("code":"too_many_connections"}})";
+    return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+           "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  char drop[4096];
+  while (::recv(sock, drop, sizeof drop, 0) > 0) {
+  }
+  [[maybe_unused]] const ssize_t sent =
+      ::send(sock, k_answer.data(), k_answer.size(), MSG_NOSIGNAL);
+  ::shutdown(sock, SHUT_WR);
+  ::close(sock);
 }
 
 } // namespace
@@ -98,6 +119,19 @@ public:
       return nullptr;
     }
   }
+  bool admit(Exchange& exchange) override {
+    try {
+      return m_gateway.admit(exchange);
+    } catch (const std::exception& e) {
+      m_gateway.m_logger.error("request admission failed",
+                               {{"path", exchange.request.path}, {"error", e.what()}});
+      exchange.response = httplib::Response();
+      send_error(exchange.response, route_protocol(exchange.request.path), ErrorKind::internal,
+                 "internal_error",
+                 "agproxy: internal error while handling the request; see the proxy's log");
+      return false;
+    }
+  }
   void log(const Exchange& exchange) override { m_gateway.log_request(exchange); }
 
   ConnectionLimits limits;
@@ -117,6 +151,8 @@ std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& se
   config->request_timeout = std::chrono::seconds(settings.request_timeout);
   config->echo_model = settings.echo_model.value_or(settings.upstreams.empty());
   config->auth_throttle = settings.auth_throttle;
+  config->cors_origins = settings.cors_origins;
+  config->allowed_hosts = settings.allowed_hosts;
   std::set<std::string> seen;
   if (config->echo_model) {
     seen.insert(k_echo_model);
@@ -152,6 +188,8 @@ Gateway::Gateway(Logger& logger, ListenOptions options, std::shared_ptr<const Ru
       m_config(std::move(config)) {
   m_handler->limits.max_body = m_options.max_body_bytes;
   m_handler->limits.header_timeout = m_options.header_timeout;
+  m_handler->limits.body_timeout = m_options.body_timeout;
+  m_handler->limits.body_min_rate = m_options.body_min_rate;
   size_t loops = m_options.workers;
   if (loops == 0) {
     loops = std::max(1u, std::thread::hardware_concurrency());
@@ -238,8 +276,6 @@ void Gateway::accept_into(EventLoop& loop) {
       }
       return;
     }
-    int yes = 1;
-    ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
     char ip[INET6_ADDRSTRLEN] = "";
     int port = 0;
     if (address.ss_family == AF_INET6) {
@@ -255,20 +291,52 @@ void Gateway::accept_into(EventLoop& loop) {
       ::inet_ntop(AF_INET, &in4->sin_addr, ip, sizeof ip);
       port = ntohs(in4->sin_port);
     }
+    std::string client(ip);
+    if (!take_slot(client)) {
+      refuse_connection(sock);
+      continue;
+    }
+    int yes = 1;
+    ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
     // Round-robin over the loops, whichever accepted: one loop's wake-up can accept a whole
     // burst of connections, and left where they were accepted, all 64 of a benchmark's sometimes
     // ended on one loop while the other idled (3/4 of the throughput).
     EventLoop& target =
         *m_loops[m_next_loop.fetch_add(1, std::memory_order_relaxed) % m_loops.size()];
-    auto make = [this, &target, sock, address = std::string(ip), port](EventLoop::Id id) {
+    auto make = [this, &target, sock, address = std::move(client), port](EventLoop::Id id) {
       return std::make_unique<Connection>(target, id, sock, address, port, *m_handler,
-                                          m_handler->limits);
+                                          m_handler->limits,
+                                          [this, address] { give_back_slot(address); });
     };
     if (&target == &loop) {
       loop.add(sock, make);
     } else {
       target.adopt(sock, std::move(make));
     }
+  }
+}
+
+bool Gateway::take_slot(const std::string& address) {
+  std::lock_guard lock(m_slots_mutex);
+  size_t& from_address = m_connections_by_address[address];
+  if (m_connections >= m_options.max_connections ||
+      from_address >= m_options.max_connections_per_client) {
+    if (from_address == 0) {
+      m_connections_by_address.erase(address);
+    }
+    return false;
+  }
+  ++m_connections;
+  ++from_address;
+  return true;
+}
+
+void Gateway::give_back_slot(const std::string& address) {
+  std::lock_guard lock(m_slots_mutex);
+  --m_connections;
+  if (auto it = m_connections_by_address.find(address);
+      it != m_connections_by_address.end() && --it->second == 0) {
+    m_connections_by_address.erase(it);
   }
 }
 
@@ -314,13 +382,38 @@ uint64_t Gateway::denials(DenyReason reason) const {
   return m_denials[static_cast<size_t>(reason)].load();
 }
 
-std::unique_ptr<Forward> Gateway::handle(Exchange& exchange, EventLoop& loop, uint64_t id,
-                                         ResponseChannel& channel) {
+bool Gateway::admit(Exchange& exchange) {
   const httplib::Request& request = exchange.request;
   httplib::Response& response = exchange.response;
   const std::shared_ptr<const RuntimeConfig> config = current();
   const Protocol protocol = route_protocol(request.path);
-  set_cors_headers(request, response);
+  const auto refuse = [&](std::string_view reason, const std::string& message) {
+    send_error(response, protocol, ErrorKind::forbidden, reason, message);
+    response.set_header("x-agproxy-reason", std::string(reason));
+    return false;
+  };
+  // A browser page of a foreign origin, whatever the auth mode: a "simple" cross-origin request
+  // needs no preflight, so refusing to name it in CORS headers alone would still spend the keys.
+  if (const auto origin = find_header(request, "Origin")) {
+    if (!origin_allowed(*origin, config->cors_origins)) {
+      return refuse("origin_not_allowed",
+                    "agproxy: requests from the web origin " + printable(*origin) +
+                        " are refused; to allow a browser app, add its origin to "
+                        "proxy.cors_origins");
+    }
+    set_cors_headers(*origin, response);
+  }
+  // Without auth, a page that rebinds its own name to this address must not be served (DNS
+  // rebinding): only loopback names, and those the user listed.
+  if (config->policy.mode() == AuthMode::off) {
+    if (const auto host = find_header(request, "Host");
+        host && !host_allowed(*host, config->allowed_hosts)) {
+      return refuse("host_not_allowed",
+                    "agproxy: the Host " + printable(*host) +
+                        " is not served while auth is off; add it to proxy.allowed_hosts, or "
+                        "turn auth on (proxy.auth_mode)");
+    }
+  }
 
   const auto now = std::chrono::steady_clock::now();
   if (auto wait = m_throttle.blocked(request.remote_addr, config->auth_throttle, now)) {
@@ -330,7 +423,7 @@ std::unique_ptr<Forward> Gateway::handle(Exchange& exchange, EventLoop& loop, ui
                    "; retry in " + seconds + " s (proxy.auth_throttle)");
     response.set_header("Retry-After", seconds);
     response.set_header("x-agproxy-reason", "too_many_auth_failures");
-    return nullptr;
+    return false;
   }
   AuthRequest auth{request.method, request.path, find_header(request, "Authorization"),
                    find_header(request, "x-api-key"), find_header(request, "x-goog-api-key")};
@@ -348,9 +441,17 @@ std::unique_ptr<Forward> Gateway::handle(Exchange& exchange, EventLoop& loop, ui
                describe_denial(decision, config->policy.mode()));
     response.set_header("WWW-Authenticate", k_realm);
     response.set_header("x-agproxy-reason", std::string(to_string(decision.reason)));
-    return nullptr;
+    return false;
   }
+  return true;
+}
 
+std::unique_ptr<Forward> Gateway::handle(Exchange& exchange, EventLoop& loop, uint64_t id,
+                                         ResponseChannel& channel) {
+  httplib::Request& request = exchange.request;
+  httplib::Response& response = exchange.response;
+  const std::shared_ptr<const RuntimeConfig> config = current();
+  const Protocol protocol = route_protocol(request.path);
   if (request.method == "OPTIONS") {
     answer_preflight(request, response);
     return nullptr;

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace agproxy {
@@ -45,6 +46,9 @@ struct RuntimeConfig {
   // Whether the built-in agproxy-echo model answers.
   bool echo_model = true;
   ThrottleSettings auth_throttle;
+  // Browser origins and Host names allowed besides loopback ones (DESIGN §11).
+  std::vector<std::string> cors_origins;
+  std::vector<std::string> allowed_hosts;
 };
 
 // Return the runtime config for `settings` on a listener whose LAN reachability is `lan_access`,
@@ -68,6 +72,12 @@ struct ListenOptions {
   // How long a request's line and headers may take, from the arrival of its first bytes (a client
   // trickling them is cut off then).
   std::chrono::milliseconds header_timeout{10'000};
+  // How long a whole body may take, and the average rate it must keep (bytes per second).
+  std::chrono::milliseconds body_timeout{std::chrono::seconds(k_default_body_timeout)};
+  size_t body_min_rate = k_default_body_min_rate;
+  // Open client connections at most, in all and from one address; more are answered 503.
+  size_t max_connections = k_default_max_connections;
+  size_t max_connections_per_client = k_default_max_connections_per_client;
 };
 
 // The HTTP front of agproxy: binds, authenticates every request with decide(), answers the routes
@@ -97,12 +107,18 @@ public:
 private:
   class Handler;
 
+  // Decide on `exchange` from its headers (see ExchangeHandler::admit).
+  bool admit(Exchange& exchange);
   // Answer `exchange` (see ExchangeHandler::handle).
   std::unique_ptr<Forward> handle(Exchange& exchange, EventLoop& loop, uint64_t id,
                                   ResponseChannel& channel);
   void log_request(const Exchange& exchange);
   // Accept the connections waiting on the listening socket into `loop`.
   void accept_into(EventLoop& loop);
+  // Take a connection slot for a client at `address`; false when a cap is reached.
+  bool take_slot(const std::string& address);
+  // Give back the slot of a connection from `address` that ended.
+  void give_back_slot(const std::string& address);
 
   Logger& m_logger;
   ListenOptions m_options;
@@ -115,6 +131,10 @@ private:
   std::array<std::atomic<uint64_t>, 5> m_denials{};
   // Failed authentications per client address; outlives reloads.
   AuthThrottle m_throttle;
+  // Open connections, in all and per client address.
+  std::mutex m_slots_mutex;
+  size_t m_connections = 0;
+  std::unordered_map<std::string, size_t> m_connections_by_address;
 };
 
 } // namespace agproxy

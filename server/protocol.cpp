@@ -17,6 +17,8 @@ ErrorVocabulary vocabulary(ErrorKind kind) {
   switch (kind) {
   case ErrorKind::unauthenticated:
     return {401, "invalid_request_error", "authentication_error", "UNAUTHENTICATED"};
+  case ErrorKind::forbidden:
+    return {403, "invalid_request_error", "permission_error", "PERMISSION_DENIED"};
   case ErrorKind::not_found:
     return {404, "invalid_request_error", "not_found_error", "NOT_FOUND"};
   case ErrorKind::method_not_allowed:
@@ -86,6 +88,8 @@ ErrorKind error_kind_for_status(int status) {
   switch (status) {
   case 401:
     return ErrorKind::unauthenticated;
+  case 403:
+    return ErrorKind::forbidden;
   case 404:
     return ErrorKind::not_found;
   case 405:

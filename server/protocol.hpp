@@ -22,6 +22,7 @@ Protocol route_protocol(std::string_view path);
 // The kinds of error the proxy itself answers with, each mapped to every protocol's vocabulary.
 enum class ErrorKind {
   unauthenticated,    // 401
+  forbidden,          // 403
   not_found,          // 404
   method_not_allowed, // 405
   payload_too_large,  // 413

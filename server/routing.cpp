@@ -29,18 +29,34 @@ std::pair<size_t, size_t> gemini_model_span(std::string_view path) {
   return {start, (end == std::string_view::npos ? path.size() : end) - start};
 }
 
+// Return the name of a query parameter as a server decodes it (%XX escapes and '+').
+std::string decode_query_name(std::string_view name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (name[i] == '%' && i + 2 < name.size() &&
+        std::isxdigit(static_cast<unsigned char>(name[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(name[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(name.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += name[i] == '+' ? ' ' : name[i];
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 bool glob_match(std::string_view pattern, std::string_view text) {
   size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
   while (t < text.size()) {
-    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+    if (p < pattern.size() && (pattern[p] == text[t] || (pattern[p] == '?' && text[t] != '/'))) {
       ++p;
       ++t;
     } else if (p < pattern.size() && pattern[p] == '*') {
       star = p++;
       mark = t;
-    } else if (star != std::string_view::npos) {
+    } else if (star != std::string_view::npos && text[mark] != '/') {
       p = star + 1;
       t = ++mark;
     } else {
@@ -53,23 +69,28 @@ bool glob_match(std::string_view pattern, std::string_view text) {
   return p == pattern.size();
 }
 
-std::optional<std::string> requested_model(Protocol protocol, std::string_view path,
-                                           std::string_view body) {
+ModelRead read_model(Protocol protocol, std::string_view path, std::string_view body,
+                     std::string_view content_type) {
   if (protocol == Protocol::gemini) {
     const auto [start, length] = gemini_model_span(path);
-    if (start == std::string_view::npos || length == 0) {
-      return std::nullopt;
+    if (start == std::string_view::npos) {
+      return {};
     }
-    return std::string(path.substr(start, length));
+    const std::string_view model = path.substr(start, length);
+    const bool name = !model.empty() && std::all_of(model.begin(), model.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    });
+    return name ? ModelRead{std::string(model), false} : ModelRead{std::nullopt, true};
   }
-  if (body.empty()) {
-    return std::nullopt;
+  if (body.empty() || content_type.starts_with("multipart/")) {
+    return {};
   }
   // Read as events, not into a document: the body (often long chats) is only lexed, and the
   // one value wanted is kept. As with a document, the last "model" of the top object counts.
   class ModelReader final : public nlohmann::json_sax<nlohmann::json> {
   public:
     std::optional<std::string> model;
+    bool not_object = false; // the body is JSON, but not an object
 
     bool null() override { return value(); }
     bool boolean(bool) override { return value(); }
@@ -77,9 +98,10 @@ std::optional<std::string> requested_model(Protocol protocol, std::string_view p
     bool number_unsigned(number_unsigned_t) override { return value(); }
     bool number_float(number_float_t, const string_t&) override { return value(); }
     bool binary(binary_t&) override { return value(); }
+
     bool string(string_t& text) override {
       if (m_depth == 0) {
-        return false; // the body is not an object
+        return top_level_not_object(); // the body is not an object
       }
       if (m_depth == 1 && m_model_key) {
         model = std::move(text);
@@ -100,10 +122,14 @@ std::optional<std::string> requested_model(Protocol protocol, std::string_view p
     }
 
   private:
+    bool top_level_not_object() {
+      not_object = true;
+      return false; // stop: a top-level value that is not an object names no model
+    }
     // A value other than a string under the "model" key replaces it, as in a document.
     bool value() {
       if (m_depth == 0) {
-        return false; // the body is not an object
+        return top_level_not_object(); // the body is not an object
       }
       if (m_depth == 1 && m_model_key) {
         model.reset(); // "model": 3 and the like
@@ -113,7 +139,7 @@ std::optional<std::string> requested_model(Protocol protocol, std::string_view p
     }
     bool open(bool object) {
       if (m_depth == 0 && !object) {
-        return false;
+        return top_level_not_object();
       }
       if (m_depth == 1 && m_model_key) {
         model.reset(); // "model": {...} or [...]
@@ -131,9 +157,20 @@ std::optional<std::string> requested_model(Protocol protocol, std::string_view p
   };
   ModelReader reader;
   if (!nlohmann::json::sax_parse(body, &reader)) {
-    return std::nullopt;
+    // A top-level value that is not an object stops the reading early: it names no model (and
+    // must still be JSON to the end).
+    if (reader.not_object && nlohmann::json::accept(body)) {
+      return {};
+    }
+    return {std::nullopt, true};
   }
-  return reader.model;
+  return {std::move(reader.model), false};
+}
+
+std::optional<std::string> requested_model(Protocol protocol, std::string_view path,
+                                           std::string_view body) {
+  ModelRead read = read_model(protocol, path, body);
+  return read.malformed ? std::nullopt : std::move(read.model);
 }
 
 std::optional<Route> choose_upstream(const std::vector<Upstream>& upstreams, Protocol protocol,
@@ -144,7 +181,10 @@ std::optional<Route> choose_upstream(const std::vector<Upstream>& upstreams, Pro
       continue;
     }
     if (!model) {
-      return Route{i, std::nullopt};
+      if (upstream.models.empty()) {
+        return Route{i, std::nullopt};
+      }
+      continue;
     }
     for (const auto& [alias, real] : upstream.model_map) {
       if (alias == *model) {
@@ -187,7 +227,7 @@ std::string strip_key_parameter(std::string_view query) {
       end = query.size();
     }
     const std::string_view part = query.substr(start, end - start);
-    if (!part.empty() && !part.starts_with("key=") && part != "key") {
+    if (!part.empty() && !iequals(decode_query_name(part.substr(0, part.find('='))), "key")) {
       out += (out.empty() ? "" : "&") + std::string(part);
     }
     start = end + 1;
@@ -196,9 +236,20 @@ std::string strip_key_parameter(std::string_view query) {
 }
 
 bool forwarded_request_header(std::string_view name) {
+  const auto starts_with = [&](std::string_view prefix) {
+    return name.size() >= prefix.size() && iequals(name.substr(0, prefix.size()), prefix);
+  };
+  if (starts_with("x-agproxy-") || starts_with("x-forwarded-")) {
+    return false;
+  }
   return !in(name, {"Authorization",
                     "x-api-key",
                     "x-goog-api-key",
+                    "api-key",
+                    "Cookie",
+                    "Forwarded",
+                    "X-Real-IP",
+                    "Origin",
                     "Host",
                     "Connection",
                     "Keep-Alive",
@@ -221,6 +272,11 @@ bool forwarded_request_header(std::string_view name) {
 bool forwarded_response_header(std::string_view name) {
   // x-agproxy-* are the proxy's to set; a provider (or another proxy in front of one) does not.
   if (name.size() >= 10 && iequals(name.substr(0, 10), "x-agproxy-")) {
+    return false;
+  }
+  // CORS is the proxy's to answer (a provider's "*" would also double the header).
+  constexpr std::string_view cors = "access-control-";
+  if (name.size() >= cors.size() && iequals(name.substr(0, cors.size()), cors)) {
     return false;
   }
   return !in(name, {"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Connection", "TE",

@@ -11,11 +11,27 @@
 
 namespace agproxy {
 
-// Return whether `text` matches the glob `pattern` (`*` any run, `?` one character).
+// Return whether `text` matches the glob `pattern` (`*` any run, `?` one character; neither
+// matches a '/', so no pattern reaches past a path segment).
 bool glob_match(std::string_view pattern, std::string_view text);
 
-// Return the model a request names: the JSON body's "model" (OpenAI, Anthropic), or the
-// {model} of a Gemini path .../models/{model}:{action}. Nothing when it names none.
+// What routing reads of a request's model.
+struct ModelRead {
+  // The model named, or nothing when the request names none.
+  std::optional<std::string> model;
+  // Whether the request cannot be routed safely: a body that is not JSON (NaN, Infinity and
+  // numbers out of range included; a provider's parser could read another model from it), or a
+  // Gemini model segment that is not a model name ([A-Za-z0-9._-]+).
+  bool malformed = false;
+};
+
+// Read the model a request names: the JSON body's "model" (OpenAI, Anthropic), or the {model} of
+// a Gemini path .../models/{model}:{action} (`path` as sent, still percent-encoded). A body is
+// read as JSON unless `content_type` is multipart (such a request names no model).
+ModelRead read_model(Protocol protocol, std::string_view path, std::string_view body,
+                     std::string_view content_type = {});
+
+// Return the model a request names (read_model's model; nothing when malformed).
 std::optional<std::string> requested_model(Protocol protocol, std::string_view path,
                                            std::string_view body);
 
@@ -26,7 +42,9 @@ struct Route {
 };
 
 // Return the first upstream of `protocol` that serves `model` (its model_map aliases, then its
-// globs; an upstream without globs serves every model), or nothing.
+// globs; an upstream without globs serves every model), or nothing. A request that names no model
+// goes only to an upstream without globs: one that restricts its models is never reached
+// without a model check.
 std::optional<Route> choose_upstream(const std::vector<Upstream>& upstreams, Protocol protocol,
                                      const std::optional<std::string>& model);
 
@@ -37,11 +55,15 @@ std::string replace_path_model(std::string_view path, std::string_view model);
 // object.
 std::optional<std::string> replace_body_model(std::string_view body, std::string_view model);
 
-// Return the query string without any key=… parameter (a client's key never leaves the proxy).
+// Return the query string without any key=… parameter, its name compared as decoded (%6Bey is
+// key) and without regard to case: a client's key never leaves the proxy.
 std::string strip_key_parameter(std::string_view query);
 
-// Return whether a client request header is forwarded upstream: not a key header, not hop-by-hop,
-// not one the transport sets itself.
+// Return whether a client request header is forwarded upstream: not a key header (Authorization,
+// x-api-key, x-goog-api-key, api-key), not hop-by-hop, not one the transport sets itself, not the
+// proxy's own (x-agproxy-*), not one that speaks for the client's network or session (Forwarded,
+// X-Forwarded-*, X-Real-IP, Cookie, Origin). Names listed in a Connection header are dropped by
+// the caller.
 bool forwarded_request_header(std::string_view name);
 
 // Return whether an upstream response header is passed back to the client.

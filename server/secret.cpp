@@ -1,5 +1,6 @@
 #include "server/secret.hpp"
 
+#include <algorithm>
 #include <array>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -46,6 +47,20 @@ std::string fingerprint(std::string_view secret) {
   std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
   SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), digest.data());
   return to_hex(digest.data(), 4);
+}
+
+std::string mask_url(std::string_view url) {
+  std::string out(url);
+  if (const size_t query = out.find('?'); query != std::string::npos) {
+    out.replace(query + 1, std::string::npos, "***");
+  }
+  const size_t scheme = out.find("://");
+  const size_t authority = scheme == std::string::npos ? 0 : scheme + 3;
+  const size_t end = std::min(out.find_first_of("/?#", authority), out.size());
+  if (const size_t at = out.rfind('@', end); at != std::string::npos && at >= authority) {
+    out.replace(authority, at - authority, "***");
+  }
+  return out;
 }
 
 } // namespace agproxy

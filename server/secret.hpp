@@ -16,4 +16,8 @@ std::string mask_secret(std::string_view secret);
 // useless to recover either.
 std::string fingerprint(std::string_view secret);
 
+// Return `url` with its secrets masked: the userinfo ("user:password@") and the query string
+// become "***". Anything else (scheme, host, port, path) is shown as it is.
+std::string mask_url(std::string_view url);
+
 } // namespace agproxy

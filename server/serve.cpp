@@ -175,6 +175,11 @@ int serve(const ServeOptions& options, const Environment& env) {
   listen.host = host;
   listen.port = effective.settings.port;
   listen.workers = options.workers;
+  listen.body_timeout = std::chrono::seconds(effective.settings.body_timeout);
+  listen.body_min_rate = static_cast<size_t>(effective.settings.body_min_rate);
+  listen.max_connections = static_cast<size_t>(effective.settings.max_connections);
+  listen.max_connections_per_client =
+      static_cast<size_t>(effective.settings.max_connections_per_client);
   auto runtime = make_runtime_config(effective.settings, lan, env);
   Gateway gateway(logger, listen, runtime);
   const int port = gateway.bind();

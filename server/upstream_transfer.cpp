@@ -83,7 +83,15 @@ size_t UpstreamTransfer::on_header(char* data, size_t size, size_t count, void* 
            (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
       value.remove_suffix(1);
     }
-    transfer->m_headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+    // A control character inside a value (a bare CR, a NUL) is no header to pass to a client,
+    // which might read it as a line break: the header is dropped.
+    const bool clean = std::none_of(value.begin(), value.end(), [](char c) {
+      const auto byte = static_cast<unsigned char>(c);
+      return (byte < 0x20 && c != '\t') || byte == 0x7f;
+    });
+    if (clean) {
+      transfer->m_headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
+    }
   }
   return size * count;
 } catch (...) {
@@ -148,6 +156,9 @@ void UpstreamTransfer::start(Request request, Clock::time_point deadline) {
   const auto budget =
       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   curl_easy_setopt(easy, CURLOPT_URL, m_request.url.c_str());
+  // The path goes as the client sent it (checked by safe_request_path): libcurl must not resolve
+  // dot segments or re-encode it.
+  curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt(easy, CURLOPT_PRIVATE, this);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, std::max<long>(1, budget));
@@ -162,7 +173,8 @@ void UpstreamTransfer::start(Request request, Clock::time_point deadline) {
   curl_easy_setopt(easy, CURLOPT_PROXY, "");
   if (m_request.method == "HEAD") {
     curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-  } else if (m_request.method != "GET") {
+  } else if (m_request.method != "GET" || !m_request.body.empty()) {
+    // Set even for a GET with a body, which POSTFIELDS alone would turn into a POST.
     curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, m_request.method.c_str());
   }
   if (!m_request.body.empty() || m_request.method == "POST") {

@@ -73,7 +73,7 @@ FakeProvider::FakeProvider(size_t threads) : m_state(std::make_shared<State>()) 
     if (!state) {
       return;
     }
-    SeenRequest seen{request.method, request.path, "", {}, request.body};
+    SeenRequest seen{request.method, request.path, request.target, "", {}, request.body};
     const size_t mark = request.target.find('?');
     seen.query = mark == std::string::npos ? "" : request.target.substr(mark + 1);
     for (const auto& [name, value] : request.headers) {
@@ -191,6 +191,7 @@ FakeProvider::FakeProvider(size_t threads) : m_state(std::make_shared<State>()) 
                         for (const SeenRequest& seen : state->requests) {
                           list.push_back({{"method", seen.method},
                                           {"path", seen.path},
+                                          {"target", seen.target},
                                           {"query", seen.query},
                                           {"headers", seen.headers},
                                           {"body", seen.body}});
@@ -199,6 +200,10 @@ FakeProvider::FakeProvider(size_t threads) : m_state(std::make_shared<State>()) 
                       });
   m_state->server.Get(".*", handle);
   m_state->server.Post(".*", handle);
+  m_state->server.Put(".*", handle);
+  m_state->server.Patch(".*", handle);
+  m_state->server.Delete(".*", handle);
+  m_state->server.Options(".*", handle);
   m_state->server.set_tcp_nodelay(true);
   // One request per connection: an idle keep-alive connection costs cpp-httplib 0.11.4 a wake-up
   // every 10 ms, which would skew what a benchmark measures of agproxy.

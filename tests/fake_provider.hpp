@@ -13,6 +13,7 @@ namespace agproxy::test {
 struct SeenRequest {
   std::string method;
   std::string path;
+  std::string target; // the request target as sent: path and query, still percent-encoded
   std::string query;
   std::map<std::string, std::string> headers; // names lowercased
   std::string body;

@@ -135,11 +135,16 @@ TEST_CASE("forward: models choose the upstream; model_map rewrites; unknown mode
   CHECK(contains(unknown->body, "no upstream serves model 'llama'"));
   CHECK(contains(unknown->body, "fast"));
   CHECK(contains(unknown->body, "gpt-*"));
-  // No upstream speaks Anthropic here, and a body that is not JSON names no model: both said.
+  // A body that is not JSON is refused before routing (a provider might read a model from it).
   auto not_json = c.Post("/v1/messages", gateway.auth(), "hello", "application/json");
   REQUIRE(not_json);
-  CHECK(not_json->status == 404);
-  CHECK(contains(not_json->body, "its body is not a JSON object with a \\\"model\\\" string"));
+  CHECK(not_json->status == 400);
+  CHECK(contains(not_json->body, "not valid JSON"));
+  // No upstream speaks Anthropic here, and a JSON body without a model names none: both said.
+  auto no_model = c.Post("/v1/messages", gateway.auth(), "{}", "application/json");
+  REQUIRE(no_model);
+  CHECK(no_model->status == 404);
+  CHECK(contains(no_model->body, "its body is not a JSON object with a \\\"model\\\" string"));
 
   auto models = c.Get("/v1/models", gateway.auth());
   REQUIRE(models);

@@ -420,9 +420,10 @@ TEST_CASE("parse_request_head: the request line and headers as read") {
   CHECK(request.has_header("Empty"));
   CHECK(request.get_header_value("Empty").empty());
 
+  // Bare LF line endings are refused (RFC 9112 §2.2: a front proxy may read them otherwise).
   httplib::Request bare_lf;
-  CHECK(parse_request_head("GET / HTTP/1.0\nHost: a\n\n", bare_lf) == 0);
-  CHECK(bare_lf.version == "HTTP/1.0");
+  CHECK(parse_request_head("GET / HTTP/1.0\nHost: a\n\n", bare_lf) == 400);
+  CHECK(parse_request_head("GET / HTTP/1.0\r\nHost: a\n\r\n", bare_lf) == 400);
 
   const auto status = [](const std::string& head) {
     httplib::Request ignored;
@@ -436,6 +437,47 @@ TEST_CASE("parse_request_head: the request line and headers as read") {
   CHECK(status("GET / HTTP/1.1\r\nA: b\r\n\tfolded\r\n\r\n") == 400);
   CHECK(status("GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n") == 414);
   CHECK(status("GET / HTTP/1.1\r\nA: " + std::string(9000, 'a') + "\r\n\r\n") == 431);
+}
+
+TEST_CASE("safe_request_path: nothing that could climb above base_url or be read otherwise") {
+  for (const char* path :
+       {"/v1/chat/completions", "/v1beta/models/gemini-2.5-flash:generateContent",
+        "/v1/files/a%20b", "/v1/files/file-abc.txt", "/", "/v1/x%2Ey", "/v1/...", "/v1/a.b/c"}) {
+    CAPTURE(path);
+    CHECK(safe_request_path(path));
+  }
+  for (const char* path : {"/v1/../../admin/secret",
+                           "/v1/./models",
+                           "/v1/..",
+                           "/v1/.",
+                           "/v1/%2e%2e/admin",
+                           "/v1/.%2e/admin",
+                           "/v1/%2E%2E%2Fadmin",
+                           "/v1/files%2fx",
+                           "/v1/a%5cb",
+                           "/v1/a\\b",
+                           "/v1/x%3Fkey=abc",
+                           "/v1/x%23y",
+                           "/v1/x%00y",
+                           "/v1/x%0d%0ay",
+                           "/v1/x%252e%252e/y",
+                           "/v1/x%zz",
+                           "/v1/x%2",
+                           "/v1/x%",
+                           "/v1/a b",
+                           "/v1/a#b",
+                           "/v1/caf\xc3\xa9",
+                           "",
+                           "v1/x"}) {
+    CAPTURE(path);
+    CHECK_FALSE(safe_request_path(path));
+  }
+  httplib::Request request;
+  CHECK(parse_request_head("GET /v1/../admin HTTP/1.1\r\nHost: a\r\n\r\n", request) == 400);
+  CHECK(parse_request_head("GET /v1/x?a=%2e%2e%2f HTTP/1.1\r\nHost: a\r\n\r\n", request) == 0);
+  CHECK(parse_request_head("GET /v1/x?a#b HTTP/1.1\r\nHost: a\r\n\r\n", request) == 400);
+  CHECK(parse_request_head("GET /healthz HTTP/1.1\r\nX-A: a\x01b\r\n\r\n", request) == 400);
+  CHECK(parse_request_head("GET /healthz HTTP/1.1\r\nX-A: a\tb\r\n\r\n", request) == 0);
 }
 
 TEST_CASE("ChunkedDecoder: whole or a byte at a time, the same body; what follows is left") {
@@ -465,8 +507,10 @@ TEST_CASE("ChunkedDecoder: whole or a byte at a time, the same body; what follow
 
   ChunkedDecoder bare_lf(1 << 20);
   body.clear();
-  CHECK(bare_lf.feed("3\nabc\n0\n\n", body, consumed) == ChunkedDecoder::Status::done);
-  CHECK(body == "abc");
+  CHECK(bare_lf.feed("3\nabc\n0\n\n", body, consumed) == ChunkedDecoder::Status::malformed);
+  ChunkedDecoder bare_lf_after_data(1 << 20);
+  CHECK(bare_lf_after_data.feed("3\r\nabc\n0\r\n\r\n", body, consumed) ==
+        ChunkedDecoder::Status::malformed);
 
   const auto status_of = [](const std::string& input) {
     ChunkedDecoder decoder(1 << 20);
@@ -479,6 +523,20 @@ TEST_CASE("ChunkedDecoder: whole or a byte at a time, the same body; what follow
   CHECK(status_of("ffffffffffffffff\r\n") == ChunkedDecoder::Status::malformed);
   CHECK(status_of(std::string(2000, '1')) == ChunkedDecoder::Status::malformed);
   CHECK(status_of("5\r\nhel") == ChunkedDecoder::Status::more);
+  // Strict framing (DESIGN §11): nothing around the size, no control characters in extensions,
+  // trailers bounded.
+  CHECK(status_of("5 \r\nhello\r\n0\r\n\r\n") == ChunkedDecoder::Status::malformed);
+  CHECK(status_of(" 5\r\nhello\r\n0\r\n\r\n") == ChunkedDecoder::Status::malformed);
+  CHECK(status_of("5;a\x01b\r\nhello\r\n0\r\n\r\n") == ChunkedDecoder::Status::malformed);
+  CHECK(status_of("5;name=value\r\nhello\r\n0\r\n\r\n") == ChunkedDecoder::Status::done);
+  CHECK(status_of("0\r\nX-T: " + std::string(20000, 'a') + "\r\n\r\n") ==
+        ChunkedDecoder::Status::malformed);
+  std::string many_trailers = "0\r\n";
+  for (int i = 0; i < 2000; ++i) {
+    many_trailers += "X-T: aaaa\r\n";
+  }
+  CHECK(status_of(many_trailers + "\r\n") == ChunkedDecoder::Status::malformed);
+  CHECK(status_of("0\r\nX-T: a\r\n\r\n") == ChunkedDecoder::Status::done);
 
   ChunkedDecoder limited(4);
   body.clear();

@@ -12,11 +12,21 @@ TEST_CASE("glob_match") {
     bool match;
   };
   const Row table[] = {
-      {"gpt-*", "gpt-4o", true},      {"gpt-*", "gpt-", true},
-      {"gpt-*", "o3", false},         {"o?", "o3", true},
-      {"o?", "o33", false},           {"*", "", true},
-      {"*mini", "gpt-4o-mini", true}, {"g*-*-mini", "gpt-4o-mini", true},
-      {"claude", "claude", true},     {"claude", "claude-3", false},
+      {"gpt-*", "gpt-4o", true},
+      {"gpt-*", "gpt-", true},
+      {"gpt-*", "o3", false},
+      {"o?", "o3", true},
+      {"o?", "o33", false},
+      {"*", "", true},
+      {"*mini", "gpt-4o-mini", true},
+      {"g*-*-mini", "gpt-4o-mini", true},
+      {"claude", "claude", true},
+      {"claude", "claude-3", false},
+      // Wildcards never match '/' (DESIGN §11): a pattern cannot reach another path segment.
+      {"*", "a/b", false},
+      {"gemini-1.5-*", "gemini-1.5-flash/../x", false},
+      {"o?b", "o/b", false},
+      {"org/*", "org/model", true},
   };
   for (const Row& row : table) {
     CAPTURE(row.pattern);
@@ -57,6 +67,37 @@ TEST_CASE("requested_model") {
   CHECK(model_of(R"({"model":"été"})") == std::optional<std::string>("été"));
 }
 
+TEST_CASE("read_model: what cannot be routed safely is malformed") {
+  const auto read = [](std::string_view body, std::string_view type = {}) {
+    return read_model(Protocol::openai, "/v1/chat/completions", body, type);
+  };
+  // A provider's parser may read these otherwise (or read "model" where agproxy reads nothing).
+  CHECK(read(R"({"model":"o1-pro","n":1e999})").malformed);
+  CHECK(read(R"({"model":"gpt-4o","t":NaN})").malformed);
+  CHECK(read(R"({"model":"gpt-4o","t":Infinity})").malformed);
+  CHECK(read("hello").malformed);
+  CHECK(read(R"({"model":"a")").malformed);
+  // JSON without a model, or not an object, names none; multipart is not read.
+  CHECK_FALSE(read(R"({"messages":[]})").malformed);
+  CHECK_FALSE(read(R"({"messages":[]})").model);
+  CHECK_FALSE(read("[1,2]").malformed);
+  CHECK(read("[1,").malformed);
+  CHECK_FALSE(read("").malformed);
+  CHECK_FALSE(read("--x\r\nmodel\r\n", "multipart/form-data; boundary=x").malformed);
+  CHECK(read(R"({"model":"gpt-4o"})").model == std::optional<std::string>("gpt-4o"));
+  // A Gemini model segment is a model name, as sent.
+  const auto gemini = [](std::string_view path) {
+    return read_model(Protocol::gemini, path, "", {});
+  };
+  CHECK(gemini("/v1beta/models/gemini-2.5-flash:generateContent").model ==
+        std::optional<std::string>("gemini-2.5-flash"));
+  CHECK(gemini("/v1beta/models/a/b:generateContent").malformed);
+  CHECK(gemini("/v1beta/models/gemini@1.5:generateContent").malformed);
+  CHECK(gemini("/v1beta/models/gemini%2D1.5:generateContent").malformed);
+  CHECK(gemini("/v1beta/models/:generateContent").malformed);
+  CHECK_FALSE(gemini("/v1beta/files").malformed);
+}
+
 TEST_CASE("choose_upstream: protocol, then model_map, then globs; first match wins") {
   std::vector<Upstream> upstreams(4);
   upstreams[0] = {"claude", Protocol::anthropic, "http://a", {}, {}, {}};
@@ -71,7 +112,8 @@ TEST_CASE("choose_upstream: protocol, then model_map, then globs; first match wi
   CHECK(choose_upstream(upstreams, Protocol::openai, std::string("gpt-4o-mini"))->upstream == 1);
   CHECK(choose_upstream(upstreams, Protocol::openai, std::string("gpt-4o"))->upstream == 2);
   CHECK(choose_upstream(upstreams, Protocol::anthropic, std::string("anything"))->upstream == 0);
-  CHECK(choose_upstream(upstreams, Protocol::openai, std::nullopt)->upstream == 1);
+  // A request without a model never reaches an upstream that restricts its models.
+  CHECK(choose_upstream(upstreams, Protocol::openai, std::nullopt)->upstream == 2);
   CHECK_FALSE(choose_upstream(upstreams, Protocol::gemini, std::string("gemini")));
 }
 
@@ -85,8 +127,14 @@ TEST_CASE("request rewriting and header filters") {
   CHECK(strip_key_parameter("alt=sse&key=secret") == "alt=sse");
   CHECK(strip_key_parameter("monkey=1&key=2") == "monkey=1");
   CHECK(strip_key_parameter("") == "");
-  for (const char* name : {"Authorization", "x-api-key", "X-Goog-Api-Key", "Host", "Connection",
-                           "Content-Length", "Transfer-Encoding", "Accept-Encoding"}) {
+  // The name as a server decodes it: an encoded key= is a key too.
+  CHECK(strip_key_parameter("%6Bey=secret&alt=sse") == "alt=sse");
+  CHECK(strip_key_parameter("alt=sse&KEY=secret&k%65y=s") == "alt=sse");
+  CHECK(strip_key_parameter("key") == "");
+  for (const char* name :
+       {"Authorization", "x-api-key", "X-Goog-Api-Key", "api-key", "Host", "Connection",
+        "Content-Length", "Transfer-Encoding", "Accept-Encoding", "x-agproxy-upstream", "Cookie",
+        "Forwarded", "X-Forwarded-For", "x-forwarded-host", "X-Real-IP", "Origin"}) {
     CAPTURE(name);
     CHECK_FALSE(forwarded_request_header(name));
   }
@@ -95,6 +143,7 @@ TEST_CASE("request rewriting and header filters") {
   CHECK_FALSE(forwarded_response_header("x-agproxy-upstream"));
   CHECK_FALSE(forwarded_response_header("Transfer-Encoding"));
   CHECK(forwarded_response_header("x-request-id"));
+  CHECK_FALSE(forwarded_response_header("Access-Control-Allow-Origin"));
   CHECK(credential_header(Protocol::openai, "k") ==
         std::make_pair(std::string("Authorization"), std::string("Bearer k")));
   CHECK(credential_header(Protocol::anthropic, "k").first == "x-api-key");

@@ -234,7 +234,9 @@ TEST_CASE("serve: health, HEAD, OPTIONS and CORS") {
                               {"Access-Control-Request-Headers", "authorization,content-type"}});
   REQUIRE(preflight);
   CHECK(preflight->status == 204);
-  CHECK(preflight->get_header_value("Access-Control-Allow-Origin") == "*");
+  // The origin itself, once (DESIGN §11), never "*".
+  CHECK(preflight->get_header_value("Access-Control-Allow-Origin") == "http://localhost:3000");
+  CHECK(preflight->get_header_value_count("Access-Control-Allow-Origin") == 1);
   CHECK(contains(preflight->get_header_value("Access-Control-Allow-Methods"), "POST"));
   CHECK(preflight->get_header_value("Access-Control-Allow-Headers") ==
         "authorization,content-type");
@@ -242,7 +244,7 @@ TEST_CASE("serve: health, HEAD, OPTIONS and CORS") {
   auto cross = c.Get("/v1/models", {{"Origin", "http://localhost:3000"}});
   REQUIRE(cross);
   CHECK(cross->status == 401);
-  CHECK(cross->get_header_value("Access-Control-Allow-Origin") == "*");
+  CHECK(cross->get_header_value("Access-Control-Allow-Origin") == "http://localhost:3000");
 }
 
 TEST_CASE("serve: a new key in the file applies within 1 s; a corrupt file is refused") {
@@ -431,7 +433,7 @@ TEST_CASE("serve: 300 simultaneous keep-alive connections are all served") {
     fds.push_back(fd);
   }
   // Every connection stays open (keep-alive) while the others ask: each needs its own worker.
-  const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
   for (int fd : fds) {
     REQUIRE(send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
             static_cast<ssize_t>(request.size()));
@@ -473,7 +475,8 @@ TEST_CASE("serve: a burst of 500 connects overflows no accept queue") {
     (void)connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
     fds.push_back(fd);
   }
-  const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string request =
+      "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
   int answered = 0;
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   std::vector<bool> sent(fds.size(), false), done(fds.size(), false);
