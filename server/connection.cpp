@@ -20,9 +20,13 @@ namespace {
 // A request's line and headers together; a request line.
 constexpr size_t k_max_head = 64 << 10;
 constexpr size_t k_max_line = 8 << 10;
-// After an error answer: how long and how much to read and drop before closing.
-constexpr auto k_linger = std::chrono::milliseconds(500);
-constexpr size_t k_linger_bytes = 4 << 20;
+// After refusing a body the client announced (413, or a denial from its headers): its bytes are
+// read and dropped, up to this many and for this long, so that a client that writes its whole body
+// before reading sees the answer rather than a reset (as nginx does).
+constexpr size_t k_max_discarded_body = 256u << 20;
+constexpr auto k_discard_time = std::chrono::seconds(30);
+// A denied request's body up to this size is read and dropped on a connection kept alive.
+constexpr size_t k_max_skipped_body = 1 << 20;
 // Input and output buffers larger than this are freed once empty.
 constexpr size_t k_kept_buffer = 256 << 10;
 // Read at most this much per wake-up, so one fast sender cannot hold the loop.
@@ -256,6 +260,7 @@ void Connection::on_tick(Clock::time_point now) {
       on_notify(); // the forward's own deadlines, and the heartbeat
     }
     break;
+  case State::skipping:
   case State::lingering:
     if (now >= m_deadline) {
       close();
@@ -276,7 +281,8 @@ void Connection::on_stop() {
 
 void Connection::read_input() {
   const bool takes_input = m_state == State::idle || m_state == State::head ||
-                           m_state == State::body || m_state == State::lingering;
+                           m_state == State::body || m_state == State::skipping ||
+                           m_state == State::lingering;
   if (m_closed || m_eof || !takes_input) {
     return; // (edge-triggered: what waits is read when the state takes input again)
   }
@@ -293,7 +299,7 @@ void Connection::read_input() {
       taken += static_cast<size_t>(n);
       if (m_state != State::lingering) {
         m_in.append(buffer, static_cast<size_t>(n));
-      } else if ((m_lingered += static_cast<size_t>(n)) > k_linger_bytes) {
+      } else if ((m_lingered += static_cast<size_t>(n)) > m_linger_bytes) {
         close();
         return;
       }
@@ -358,6 +364,21 @@ void Connection::drive() {
       continue;
     case State::handling:
       return;
+    case State::skipping: {
+      const size_t take = std::min(m_body_left, m_in.size() - m_in_begin);
+      m_in_begin += take;
+      m_body_left -= take;
+      compact_input();
+      if (m_body_left == 0) {
+        m_state = State::idle;
+        m_deadline = Clock::now() + m_limits.idle_timeout;
+        continue;
+      }
+      if (m_eof) {
+        close();
+      }
+      return;
+    }
     case State::answered:
       finish_exchange();
       continue;
@@ -370,7 +391,7 @@ void Connection::drive() {
         // that the close does not reset the connection before the client reads the answer.
         ::shutdown(m_sock, SHUT_WR);
         m_state = State::lingering;
-        m_deadline = Clock::now() + k_linger;
+        m_deadline = Clock::now() + m_linger_time;
         m_lingered = 0;
         m_in.clear();
         m_in_begin = 0;
@@ -442,7 +463,11 @@ bool Connection::parse_head() {
   request.remote_addr = m_remote_ip;
   request.remote_port = m_remote_port;
   if (const auto problem = framing_problem(request, m_limits.max_body)) {
-    // The body is not read, so what follows on the connection is not a request.
+    // The body is not read, so what follows on the connection is not a request. An announced
+    // body too large is read and dropped after the 413, for clients that write before reading.
+    if (problem->first == 413) {
+      discard_after_refusal();
+    }
     refuse(problem->first, problem->second);
     return false;
   }
@@ -457,12 +482,16 @@ bool Connection::parse_head() {
   const bool has_body = m_chunks || m_body_left > 0;
   m_exchange->start = Clock::now();
   if (!m_handler.admit(*m_exchange)) {
-    // Refused on its headers: the body is not read (nor invited with 100 Continue), so nothing
-    // after it on this connection is a request.
-    if (has_body) {
+    // Refused on its headers: answered at once, the body neither read into memory nor invited
+    // with 100 Continue. A small body that comes anyway is skipped and the connection goes on;
+    // after any other, it closes.
+    const bool expects = iequals(request.get_header_value("Expect"), "100-continue");
+    if (has_body && (m_chunks || expects || m_body_left > k_max_skipped_body)) {
       m_keep_alive = false;
       m_linger = true;
+      discard_after_refusal();
     }
+    m_skip_body = has_body && m_keep_alive;
     m_state = State::handling;
     respond();
     return true;
@@ -569,8 +598,22 @@ void Connection::finish_exchange() {
     m_state = State::closing;
     return;
   }
+  if (m_skip_body) {
+    m_skip_body = false;
+    m_state = State::skipping; // a denied request's body, before the next request
+    m_deadline = Clock::now() + m_limits.read_timeout;
+    return;
+  }
   m_state = State::idle;
   m_deadline = Clock::now() + m_limits.idle_timeout;
+}
+
+void Connection::discard_after_refusal() {
+  const std::string length = m_exchange->request.get_header_value("Content-Length");
+  const uint64_t announced =
+      length.empty() || length.size() > 15 ? k_max_discarded_body : std::stoull(length);
+  m_linger_bytes = static_cast<size_t>(std::min<uint64_t>(announced, k_max_discarded_body));
+  m_linger_time = k_discard_time;
 }
 
 void Connection::refuse(int status, const std::string& message) {

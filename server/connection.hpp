@@ -91,12 +91,17 @@ public:
   size_t unsent() const override { return m_out.size() - m_out_sent; }
 
 private:
+  // After an error answer: how much to read and drop before closing, and for how long.
+  static constexpr size_t k_linger_bytes = 4 << 20;
+  static constexpr std::chrono::milliseconds k_linger{500};
+
   enum class State {
     idle,      // waiting for a request's first byte
     head,      // reading a request's line and headers
     body,      // reading its body
     handling,  // the gateway is answering it
     answered,  // the answer is written (maybe not yet sent)
+    skipping,  // dropping the body of a request refused on its headers
     closing,   // sending a last answer, then closing
     lingering, // answered and shut for writing: reading and dropping, briefly
   };
@@ -113,6 +118,8 @@ private:
   void compact_input();
   // Return whether the client has so much unsent output that no further request is read.
   bool output_backlogged() const;
+  // After refusing a request whose body was announced: linger long enough to read and drop it.
+  void discard_after_refusal();
   // The request is complete: hand it to the gateway.
   void dispatch();
   // The answer is written: log it, then wait for the next request or close.
@@ -152,9 +159,12 @@ private:
   bool m_out_pending = false; // bytes wait for room in the socket
 
   // The request's body as it is read.
-  size_t m_body_left = 0;                 // bytes of a Content-Length body still to come
-  std::optional<ChunkedDecoder> m_chunks; // a chunked body's decoder
-  size_t m_lingered = 0;                  // bytes read and dropped while lingering
+  size_t m_body_left = 0;                   // bytes of a Content-Length body still to come
+  std::optional<ChunkedDecoder> m_chunks;   // a chunked body's decoder
+  size_t m_lingered = 0;                    // bytes read and dropped while lingering
+  size_t m_linger_bytes = k_linger_bytes;   // how many may be, before closing
+  Clock::duration m_linger_time = k_linger; // and for how long
+  bool m_skip_body = false;                 // the refused request's body is to be skipped
   bool m_body_too_large = false;
   Clock::time_point m_body_start{}; // the end of the headers
   uint64_t m_body_bytes = 0;        // body bytes read, as sent

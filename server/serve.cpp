@@ -113,13 +113,13 @@ void print_banner(Logger& logger, const ConfigLocation& location,
 }
 
 // A stream holds two descriptors (client and provider); the usual soft limit of 1024 would cap the
-// gateway near 500 streams, so take what the hard limit allows, up to 65,536.
-void raise_open_file_limit(Logger& logger) {
+// gateway near 500 streams, so take what the hard limit allows, up to 65,536. Returns the limit.
+rlim_t raise_open_file_limit(Logger& logger) {
   // What 2,000 concurrent streams need, with room for the rest.
   constexpr rlim_t k_needed = 2 * 2000 + 64;
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
-    return;
+    return RLIM_INFINITY;
   }
   if (limit.rlim_cur < 65536 && limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = std::min<rlim_t>(limit.rlim_max, 65536);
@@ -130,6 +130,7 @@ void raise_open_file_limit(Logger& logger) {
                 {{"limit", std::to_string(limit.rlim_cur), true},
                  {"needed", std::to_string(k_needed), true}});
   }
+  return limit.rlim_cur;
 }
 
 } // namespace
@@ -141,7 +142,7 @@ bool is_loopback_host(std::string_view host) {
 int serve(const ServeOptions& options, const Environment& env) {
   const sigset_t signals = block_control_signals();
   Logger logger(options.log_level, options.log_format);
-  raise_open_file_limit(logger);
+  const rlim_t open_files = raise_open_file_limit(logger);
 
   const ConfigLocation location = locate_config(options.config_path, env);
   ConfigDocument document = load_config(location.path);
@@ -177,7 +178,15 @@ int serve(const ServeOptions& options, const Environment& env) {
   listen.workers = options.workers;
   listen.body_timeout = std::chrono::seconds(effective.settings.body_timeout);
   listen.body_min_rate = static_cast<size_t>(effective.settings.body_min_rate);
+  // A connection may hold a provider socket too: past the descriptors there are, the cap would
+  // never bite and accept() would fail instead.
   listen.max_connections = static_cast<size_t>(effective.settings.max_connections);
+  if (open_files != RLIM_INFINITY && open_files > 64 &&
+      listen.max_connections > (open_files - 64) / 2) {
+    listen.max_connections = static_cast<size_t>((open_files - 64) / 2);
+    logger.warn("proxy.max_connections lowered to what the open-file limit allows (ulimit -n)",
+                {{"max_connections", std::to_string(listen.max_connections), true}});
+  }
   listen.max_connections_per_client =
       static_cast<size_t>(effective.settings.max_connections_per_client);
   auto runtime = make_runtime_config(effective.settings, lan, env);

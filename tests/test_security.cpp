@@ -728,6 +728,37 @@ TEST_CASE("security: a request without the key gets its 401 before its body, and
   CHECK(provider.requests().size() == 1);
 }
 
+TEST_CASE("security: a denied request's small body is skipped unread and the connection goes on") {
+  FakeProvider provider;
+  json settings = proxy_settings("strict");
+  settings["upstreams"] = every_family(provider);
+  Proxy proxy(settings);
+  RawClient client(proxy.port());
+  REQUIRE(client.connected());
+  const std::string keyless = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n" + k_json +
+                              "Content-Length: " + std::to_string(k_chat.size()) + "\r\n\r\n" +
+                              k_chat;
+  // Two keyless requests, then one with the key, pipelined on one connection.
+  client.send(keyless + keyless + "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+              k_auth + k_json + "Content-Length: " + std::to_string(k_chat.size()) + "\r\n\r\n" +
+              k_chat);
+  CHECK(client.read_until(
+      [](const std::string& in) {
+        size_t answers = 0;
+        for (size_t at = in.find("HTTP/1.1 "); at != std::string::npos;
+             at = in.find("HTTP/1.1 ", at + 1)) {
+          ++answers;
+        }
+        return answers == 3 && parse_answer(in.substr(in.rfind("HTTP/1.1 "))).complete;
+      },
+      3s));
+  const std::string& in = client.received();
+  CHECK(in.starts_with("HTTP/1.1 401"));
+  CHECK(parse_answer(in.substr(in.rfind("HTTP/1.1 "))).status == 200);
+  CHECK_FALSE(client.closed());
+  CHECK(provider.requests().size() == 1);
+}
+
 TEST_CASE("security: the brute-force guard's 429 comes before the body too") {
   FakeProvider provider;
   json settings = proxy_settings("strict");

@@ -399,6 +399,54 @@ TEST_CASE("serve: LAN access with auth off is a loud warning") {
   CHECK(status_of(server, "/healthz") == 200);
 }
 
+TEST_CASE("serve: a client that writes its whole oversize body before reading gets the 413") {
+  // Python's http.client and Node write the whole body first: closing on them after the 413 would
+  // reset the connection, and they would see a broken pipe instead of the answer.
+  TempDir dir;
+  write_text(dir.file("c.json"), config_json("off", false, k_key));
+  ServeProcess server({"--config", dir.file("c.json")}, {});
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(server.port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  timeval limit{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  constexpr size_t k_body = 40'000'000;
+  const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+                           "Content-Type: application/json\r\nContent-Length: " +
+                           std::to_string(k_body) + "\r\n\r\n";
+  REQUIRE(send(fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size()));
+  const std::string chunk(1 << 20, 'x');
+  size_t written = 0;
+  const auto start = std::chrono::steady_clock::now();
+  while (written < k_body) {
+    const ssize_t n =
+        send(fd, chunk.data(), std::min(chunk.size(), k_body - written), MSG_NOSIGNAL);
+    if (n <= 0) {
+      break;
+    }
+    written += static_cast<size_t>(n);
+  }
+  MESSAGE("wrote " << written << " of " << k_body << " bytes in "
+                   << std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count()
+                   << " ms before reading");
+  CHECK(written == k_body);
+  std::string answer;
+  char buffer[4096];
+  for (ssize_t n; (n = recv(fd, buffer, sizeof buffer, 0)) > 0;) {
+    answer.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  CHECK(answer.starts_with("HTTP/1.1 413"));
+  CHECK(contains(answer, "request_too_large"));
+  CHECK(status_of(server, "/healthz") == 200);
+}
+
 TEST_CASE("serve: request limits") {
   TempDir dir;
   write_text(dir.file("c.json"), config_json("off", false, k_key));
