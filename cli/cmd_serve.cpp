@@ -16,6 +16,7 @@ struct ServeFlags {
   std::optional<std::string> auth_mode;
   std::optional<std::string> api_key;
   size_t workers = k_default_workers;
+  std::optional<int> drain_timeout;
   std::string log_level = "info";
   std::string log_format = "text";
 };
@@ -28,8 +29,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       app.add_subcommand("serve", "Run the API gateway (checks the proxy key on every request)");
   command->footer(
       "Exit status: 0 stopped by SIGINT/SIGTERM, 1 configuration or start-up error, "
-      "2 usage error.\nSIGHUP reloads the config file; key and auth mode changes in the "
-      "file also apply within 1 s without it.");
+      "2 usage error.\nSIGTERM/SIGINT: new connections are refused at once, requests in flight "
+      "finish within the drain time, a second signal cuts them.\nSIGHUP reloads the config "
+      "file; key and auth mode changes in the file also apply within 1 s without it.");
   add_config_option(*command, flags->common);
   command
       ->add_option("--port", flags->port, "Listen port (overrides proxy.port; 0 picks a free one)")
@@ -56,6 +58,12 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                    "(default: one per CPU core)")
       ->check(CLI::Range(1, 256))
       ->type_name("N");
+  command
+      ->add_option("--drain-timeout", flags->drain_timeout,
+                   "Seconds requests in flight may take to finish after SIGTERM/SIGINT before "
+                   "they are cut (overrides proxy.drain_seconds; default 30)")
+      ->check(CLI::Range(0, 3600))
+      ->type_name("SECONDS");
   command->add_option("--log-level", flags->log_level, "Lowest level logged (default info)")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
       ->type_name("LEVEL");
@@ -76,6 +84,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
     options.overrides.api_key = flags->api_key;
     options.host = flags->host;
     options.workers = flags->workers;
+    options.drain_seconds = flags->drain_timeout;
     options.log_level = *parse_log_level(flags->log_level);
     options.log_format = *parse_log_format(flags->log_format);
     exit_code = agproxy::serve(options, process_environment());

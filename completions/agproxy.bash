@@ -16,7 +16,7 @@ _agproxy() {
     for ((i = 1; i < cword; i++)); do
         word=${words[i]}
         case $word in
-            --config|--port|--host|--auth-mode|--api-key|--workers|--log-level|--log-format|\
+            --config|--port|--host|--auth-mode|--api-key|--workers|--drain-timeout|--log-level|--log-format|\
             --url|--key|-H|--header|--curl|--probe-model|--timeout)
                 ((i++)) ;;
             -*) ;;
@@ -29,14 +29,14 @@ _agproxy() {
         --log-level) COMPREPLY=($(compgen -W "debug info warn error" -- "$cur")); return ;;
         --log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         --config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
-        --port|--host|--api-key|--workers|--url|--key|-H|--header|--curl|--probe-model|--timeout)
+        --port|--host|--api-key|--workers|--drain-timeout|--url|--key|-H|--header|--curl|--probe-model|--timeout)
             return ;;
     esac
 
     local candidates
     case $path in
         "") candidates="serve doctor key config version --help --version" ;;
-        serve) candidates="--config --port --host --allow-lan --auth-mode --api-key --workers --log-level --log-format --help" ;;
+        serve) candidates="--config --port --host --allow-lan --auth-mode --api-key --workers --drain-timeout --log-level --log-format --help" ;;
         doctor) candidates="401 --help" ;;
         "doctor 401") candidates="--config --url --key -H --header --curl --probe-model --timeout --json -v --verbose --no-color --help" ;;
         key) candidates="show regenerate set --help" ;;

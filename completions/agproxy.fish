@@ -12,7 +12,7 @@ function __agproxy_path
             continue
         end
         switch $token
-            case --config --port --host --auth-mode --api-key --workers --log-level --log-format --url --key -H --header --curl --probe-model --timeout
+            case --config --port --host --auth-mode --api-key --workers --drain-timeout --log-level --log-format --url --key -H --header --curl --probe-model --timeout
                 set skip 1
             case '-*'
             case '*'
@@ -43,6 +43,7 @@ complete -c agproxy -n '__agproxy_at serve' -l allow-lan -d 'Listen on all inter
 complete -c agproxy -n '__agproxy_at serve' -l auth-mode -x -a 'off strict all_except_health auto' -d 'Auth mode'
 complete -c agproxy -n '__agproxy_at serve' -l api-key -x -d 'Proxy key'
 complete -c agproxy -n '__agproxy_at serve' -l workers -x -d 'Event-loop threads'
+complete -c agproxy -n '__agproxy_at serve' -l drain-timeout -x -d 'Seconds in-flight requests may finish after SIGTERM'
 complete -c agproxy -n '__agproxy_at serve' -l log-level -x -a 'debug info warn error' -d 'Lowest level logged'
 complete -c agproxy -n '__agproxy_at serve' -l log-format -x -a 'text json' -d 'Log line format'
 

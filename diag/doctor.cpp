@@ -1124,6 +1124,19 @@ CheckResult Doctor::check_upstream() {
                 config_flag() + ")";
     return check;
   }
+  if (response.status == 502 && response.body.find("upstream_tls_error") != std::string::npos) {
+    check.status = CheckStatus::fail;
+    check.summary = sent + "502: the proxy could not make a TLS connection to upstream " +
+                    response.header("x-agproxy-upstream").value_or("(unnamed)");
+    check.detail = "The proxy accepted your key, but the provider's certificate was not trusted or "
+                   "the handshake failed: " +
+                   response.body.substr(0, 300);
+    check.fix = "if the provider uses a private CA or a self-signed certificate, set that "
+                "upstream's \"ca_file\" to its CA certificate (PEM) in the config (agproxy "
+                "config show" +
+                config_flag() + "); otherwise check its base_url and proxy";
+    return check;
+  }
   check.status = CheckStatus::warn;
   check.summary = sent + status + ": " + response.body.substr(0, 160);
   return check;

@@ -3,6 +3,7 @@
 #include "server/files.hpp"
 #include "server/origin.hpp"
 #include "server/secret.hpp"
+#include "server/tls.hpp"
 
 #include <cctype>
 #include <cstdlib>
@@ -191,6 +192,30 @@ Upstream parse_upstream(const Source& source, const std::string& field, const js
   if (const json* models = member(value, "models")) {
     upstream.models = string_list(source, field + ".models", *models);
   }
+  if (const json* ca_file = member(value, "ca_file")) {
+    upstream.ca_file = string_value(source, field + ".ca_file", *ca_file);
+    if (auto problem = check_ca_file(upstream.ca_file)) {
+      source.fail(field + ".ca_file",
+                  upstream.ca_file.empty() ? *problem : "\"" + upstream.ca_file + "\" " + *problem);
+    }
+  }
+  if (const json* verify = member(value, "tls_verify")) {
+    upstream.tls_verify = boolean(source, field + ".tls_verify", *verify);
+  }
+  if (const json* proxy = member(value, "proxy")) {
+    upstream.proxy = string_value(source, field + ".proxy", *proxy);
+    const std::string_view url = upstream.proxy;
+    const size_t scheme = url.find("://");
+    const std::string_view kind = scheme == std::string_view::npos ? "" : url.substr(0, scheme);
+    const std::string_view rest = scheme == std::string_view::npos ? "" : url.substr(scheme + 3);
+    if ((kind != "http" && kind != "https" && kind != "socks5" && kind != "socks5h") ||
+        rest.empty() || rest.front() == '/' || rest.find_first_of(" \t\r\n") != std::string::npos) {
+      source.fail(field + ".proxy",
+                  "\"" + mask_url(upstream.proxy) +
+                      "\" is not a proxy URL; write http://host:port, https://host:port or "
+                      "socks5://host:port (user:password@ before the host when it needs them)");
+    }
+  }
   if (const json* map = member(value, "model_map")) {
     if (!map->is_object()) {
       source.wrong_type(field + ".model_map", *map, "an object of \"alias\": \"real-model\"");
@@ -284,6 +309,9 @@ ProxySettings parse_proxy(const Source& source, const json& document) {
   if (const json* v = member(*proxy, "body_min_rate")) {
     settings.body_min_rate = integer_in_range(source, "proxy.body_min_rate", *v, 0, 1 << 30);
   }
+  if (const json* v = member(*proxy, "drain_seconds")) {
+    settings.drain_seconds = integer_in_range(source, "proxy.drain_seconds", *v, 0, 3600);
+  }
   if (const json* v = member(*proxy, "echo_model")) {
     settings.echo_model = boolean(source, "proxy.echo_model", *v);
   }
@@ -362,7 +390,7 @@ void mask_secrets_in(json& value) {
     for (auto& [name, item] : value.items()) {
       if (is_secret_field(name)) {
         mask_value(item);
-      } else if (name == "base_url" && item.is_string()) {
+      } else if ((name == "base_url" || name == "proxy") && item.is_string()) {
         item = mask_url(item.get<std::string>()); // its userinfo and query may hold credentials
       } else {
         mask_secrets_in(item);

@@ -25,9 +25,10 @@ public:
 inline constexpr int k_default_port = 8045;
 inline constexpr int k_default_request_timeout = 120;
 inline constexpr int k_default_max_connections = 4096;
-inline constexpr int k_default_max_connections_per_client = 512;
+inline constexpr int k_default_max_connections_per_client = 2048;
 inline constexpr int k_default_body_timeout = 300;
 inline constexpr int k_default_body_min_rate = 1024;
+inline constexpr int k_default_drain_seconds = 30;
 
 // One provider the gateway forwards to (DESIGN §2, proxy.upstreams[]).
 struct Upstream {
@@ -40,6 +41,12 @@ struct Upstream {
   std::vector<std::string> models;
   // Alias → real model, in file order.
   std::vector<std::pair<std::string, std::string>> model_map;
+  // A PEM file of CA certificates trusted for this upstream instead of the system's; empty: none.
+  std::string ca_file;
+  // Whether the provider's certificate is checked (false: any certificate, with a warning).
+  bool tls_verify = true;
+  // The http://, https:// or socks5:// proxy this upstream is reached through; empty: none.
+  std::string proxy;
 };
 
 // The typed proxy settings (the "proxy" object of the config file).
@@ -66,6 +73,8 @@ struct ProxySettings {
   // at body_min_rate bytes per second on average; read at start.
   int body_timeout = k_default_body_timeout;
   int body_min_rate = k_default_body_min_rate;
+  // On SIGTERM/SIGINT, how long requests in flight may run before they are cut (DESIGN §10).
+  int drain_seconds = k_default_drain_seconds;
 };
 
 // Reads an environment variable; tests pass a map instead of the process environment.

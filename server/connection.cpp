@@ -501,6 +501,11 @@ bool Connection::parse_head() {
     m_out += "HTTP/1.1 100 Continue\r\n\r\n";
     flush();
   }
+  if (m_body_left > 0) {
+    // Admitted: the announced length is taken at once (untouched pages cost no memory), so the
+    // body is not copied while it grows.
+    request.body.reserve(m_body_left);
+  }
   m_state = State::body;
   m_body_start = Clock::now();
   m_body_bytes = 0;

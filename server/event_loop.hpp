@@ -72,6 +72,15 @@ public:
   void run();
   // From any thread: stop accepting and tell every handler to finish.
   void stop();
+  // Return whether the loop has told its handlers to finish (after stop(), soon).
+  bool stop_seen() const { return m_stop_seen.load(); }
+  // From any thread: the number of live handlers as of the loop's last round.
+  size_t live() const { return m_live.load(); }
+  // From any thread: end every handler at once (the drain is over); their count is returned by
+  // cut_count() once the loop has done it.
+  void cut();
+  // Return how many handlers cut() ended.
+  size_t cut_count() const { return m_cut.load(); }
 
 private:
   static int on_curl_socket(void* easy, int sock, int what, void* self, void* socket_data);
@@ -102,6 +111,10 @@ private:
   std::mutex m_incoming_mutex;
   std::vector<std::pair<int, Factory>> m_incoming;
   std::atomic<bool> m_stop_requested{false};
+  std::atomic<bool> m_stop_seen{false};
+  std::atomic<bool> m_cut_requested{false};
+  std::atomic<size_t> m_cut{0};
+  std::atomic<size_t> m_live{0};
 };
 
 } // namespace agproxy

@@ -116,6 +116,7 @@ private:
 
   void fail(ErrorKind kind, std::string_view code, const std::string& message) {
     send_error(m_response, m_protocol, kind, code, message);
+    m_response.set_header("x-agproxy-upstream", m_upstream.name);
     answer();
   }
 
@@ -163,11 +164,20 @@ private:
           "provider unreachable; trying the next key",
           {{"upstream", m_upstream.name}, {"key", last4(m_key)}, {"error", transfer.error()}});
       m_last.reset();
-      if (m_attempt == m_attempts) {
+      if (transfer.outcome() == UpstreamTransfer::Outcome::tls || m_attempt == m_attempts) {
+        // (another key would meet the same certificate)
         const std::string error = transfer.error();
+        const bool tls = transfer.outcome() == UpstreamTransfer::Outcome::tls;
         m_current.reset();
-        fail(ErrorKind::bad_gateway, "upstream_unreachable",
-             "agproxy: upstream '" + m_upstream.name + "' is unreachable: " + error);
+        if (tls) {
+          fail(ErrorKind::bad_gateway, "upstream_tls_error",
+               "agproxy: upstream '" + m_upstream.name + "' failed the TLS handshake: " + error +
+                   ". A provider behind a private CA or with a self-signed certificate needs "
+                   "its CA in the upstream's ca_file (or tls_verify false, unsafe)");
+        } else {
+          fail(ErrorKind::bad_gateway, "upstream_unreachable",
+               "agproxy: upstream '" + m_upstream.name + "' is unreachable: " + error);
+        }
         return;
       }
       m_current.reset();
@@ -411,6 +421,9 @@ std::unique_ptr<Forward> forward_request(httplib::Request& request, httplib::Res
 
   UpstreamTransfer::Request outgoing;
   outgoing.method = request.method;
+  outgoing.trust = config->trust[route->upstream].get();
+  outgoing.tls_verify = upstream.tls_verify;
+  outgoing.proxy = upstream.proxy;
   std::string path(raw_path);
   outgoing.body = std::move(request.body); // (not needed here again: no copy of a large body)
   if (route->model && model && *route->model != *model) {

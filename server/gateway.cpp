@@ -153,6 +153,7 @@ std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& se
   config->auth_throttle = settings.auth_throttle;
   config->cors_origins = settings.cors_origins;
   config->allowed_hosts = settings.allowed_hosts;
+  std::shared_ptr<const TrustStore> system_store; // loaded once, for every upstream that uses it
   std::set<std::string> seen;
   if (config->echo_model) {
     seen.insert(k_echo_model);
@@ -169,6 +170,17 @@ std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& se
     }
     config->upstreams.push_back(upstream);
     config->key_pools.push_back(pool ? pool : std::make_shared<KeyPool>(std::move(keys)));
+    std::shared_ptr<const TrustStore> trust;
+    if (upstream.tls_verify && !upstream.ca_file.empty()) {
+      trust = TrustStore::from_file(upstream.ca_file);
+    } else if (upstream.tls_verify && (upstream.base_url.starts_with("https://") ||
+                                       upstream.proxy.starts_with("https://"))) {
+      if (!system_store) {
+        system_store = TrustStore::system();
+      }
+      trust = system_store;
+    }
+    config->trust.push_back(std::move(trust));
     for (const auto& [alias, real] : upstream.model_map) {
       if (seen.insert(alias).second) {
         config->models.push_back({alias, upstream.name});
@@ -181,6 +193,16 @@ std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& se
     }
   }
   return config;
+}
+
+void warn_unverified_upstreams(Logger& logger, const RuntimeConfig& config) {
+  for (const Upstream& upstream : config.upstreams) {
+    if (!upstream.tls_verify) {
+      logger.warn("upstream '" + upstream.name +
+                  "' has tls_verify false: its certificate is not checked, so anyone on the path "
+                  "can read and answer its traffic and its keys; prefer ca_file");
+    }
+  }
 }
 
 Gateway::Gateway(Logger& logger, ListenOptions options, std::shared_ptr<const RuntimeConfig> config)
@@ -366,6 +388,40 @@ void Gateway::stop() {
   for (auto& loop : m_loops) {
     loop->stop();
   }
+  // A listening socket shut down refuses new connections (and resets those not yet accepted)
+  // instead of leaving them to hang until the process exits; it is closed with the gateway.
+  if (m_listen >= 0) {
+    ::shutdown(m_listen, SHUT_RDWR);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (auto& loop : m_loops) {
+    while (!loop->stop_seen() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+}
+
+size_t Gateway::open_connections() const {
+  size_t open = 0;
+  for (const auto& loop : m_loops) {
+    open += loop->live();
+  }
+  return open;
+}
+
+size_t Gateway::cut() {
+  for (auto& loop : m_loops) {
+    loop->cut();
+  }
+  size_t cut = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  for (auto& loop : m_loops) {
+    while (loop->live() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    cut += loop->cut_count();
+  }
+  return cut;
 }
 
 void Gateway::update(std::shared_ptr<const RuntimeConfig> config) {

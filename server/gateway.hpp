@@ -5,6 +5,7 @@
 #include "server/key_pool.hpp"
 #include "server/log.hpp"
 #include "server/throttle.hpp"
+#include "server/tls.hpp"
 
 #include <array>
 #include <atomic>
@@ -39,6 +40,9 @@ struct RuntimeConfig {
   AuthPolicy policy{AuthMode::off, ""};
   std::vector<ListedModel> models;
   std::vector<Upstream> upstreams;
+  // What upstreams[i]'s TLS connections verify against, at the same index (nothing when it does
+  // not verify, or speaks plain HTTP).
+  std::vector<std::shared_ptr<const TrustStore>> trust;
   // The provider keys (resolved) of upstreams[i], at the same index. A pool's rest state outlives
   // a reload that keeps the upstream's name and keys.
   std::vector<std::shared_ptr<KeyPool>> key_pools;
@@ -52,11 +56,15 @@ struct RuntimeConfig {
 };
 
 // Return the runtime config for `settings` on a listener whose LAN reachability is `lan_access`,
-// reading env:NAME keys from `env` and keeping the key pools of `previous` that are unchanged.
-// Throws Error when a key variable is unset.
+// reading env:NAME keys from `env`, loading each upstream's trust store once, and keeping the key
+// pools of `previous` that are unchanged. Throws Error when a key variable is unset or a CA file
+// cannot be loaded.
 std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& settings,
                                                          bool lan_access, const Environment& env,
                                                          const RuntimeConfig* previous = nullptr);
+
+// Log a warning for each upstream whose certificates are not checked (tls_verify false).
+void warn_unverified_upstreams(Logger& logger, const RuntimeConfig& config);
 
 // Event-loop threads by default: 0, one per CPU core. Each thread serves any number of connections
 // and streams.
@@ -94,8 +102,14 @@ public:
   int bind();
   // Serve until stop() is called. Returns false when the listener failed.
   bool run();
-  // Stop accepting, finish the requests in flight and make run() return. Safe from any thread.
+  // Stop accepting (the listening socket refuses new connections from now on), close idle
+  // connections, let the requests in flight finish, and make run() return once they have. Safe
+  // from any thread; returns once every event loop has closed its idle connections.
   void stop();
+  // Return the connections still open (after stop(): the requests in flight).
+  size_t open_connections() const;
+  // End every connection still open at once (the drain is over); return how many were cut.
+  size_t cut();
 
   // Make `config` the one every request from now on is checked against.
   void update(std::shared_ptr<const RuntimeConfig> config);

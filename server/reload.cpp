@@ -99,6 +99,7 @@ void ConfigReloader::check(bool forced) {
   m_gateway.update(fresh);
 
   const AuthMode mode = fresh->policy.mode();
+  warn_unverified_upstreams(m_logger, *fresh);
   m_logger.info(
       "config reloaded",
       {{"path", m_path},

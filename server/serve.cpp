@@ -197,24 +197,55 @@ int serve(const ServeOptions& options, const Environment& env) {
                           {effective.settings.port, effective.settings.allow_lan_access});
   reloader.start();
 
+  const auto drain =
+      std::chrono::seconds(options.drain_seconds.value_or(effective.settings.drain_seconds));
   std::atomic<bool> done{false};
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> cut{false};
   std::thread signal_thread([&] {
-    const timespec tick{0, 200'000'000};
+    const timespec tick{0, 50'000'000};
+    const auto name = [](int sig) {
+      return sig == SIGINT ? "SIGINT" : "SIGTERM";
+    };
     while (!done) {
       const int sig = sigtimedwait(&signals, nullptr, &tick);
       if (sig == SIGHUP) {
         logger.info("SIGHUP: reloading the config file");
         reloader.trigger();
       } else if (sig == SIGINT || sig == SIGTERM) {
-        logger.info(sig == SIGINT ? "SIGINT: stopping" : "SIGTERM: stopping");
+        stopping = true;
+        logger.info(std::string(name(sig)) + ": stopping; new connections are refused");
         gateway.stop();
+        logger.info("draining: " + std::to_string(gateway.open_connections()) + " in flight",
+                    {{"drain_seconds", std::to_string(drain.count()), true}});
+        // Requests in flight run to their end, for at most the drain time; a second signal
+        // ends them at once.
+        const auto deadline = std::chrono::steady_clock::now() + drain;
+        while (!done) {
+          const int again = sigtimedwait(&signals, nullptr, &tick);
+          if (again == SIGINT || again == SIGTERM) {
+            cut = true;
+            logger.warn(std::string(name(again)) + " again: " + std::to_string(gateway.cut()) +
+                        " cut");
+            break;
+          }
+          if (std::chrono::steady_clock::now() >= deadline) {
+            cut = true;
+            logger.warn("drain timeout: " + std::to_string(gateway.cut()) + " cut");
+            break;
+          }
+        }
         break;
       }
     }
   });
 
   print_banner(logger, location, effective, *runtime, host, port);
+  warn_unverified_upstreams(logger, *runtime);
   const bool ok = gateway.run();
+  if (stopping && !cut) {
+    logger.info("drained");
+  }
   done = true;
   signal_thread.join();
   reloader.stop();

@@ -17,6 +17,8 @@ struct ServeOptions {
   // Bind address; defaults to 0.0.0.0 with allow_lan_access, else 127.0.0.1.
   std::optional<std::string> host;
   size_t workers = k_default_workers;
+  // --drain-timeout: overrides proxy.drain_seconds.
+  std::optional<int> drain_seconds;
   LogLevel log_level = LogLevel::info;
   LogFormat log_format = LogFormat::text;
 };

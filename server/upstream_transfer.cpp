@@ -44,6 +44,11 @@ private:
   std::vector<CURL*> m_spare;
 };
 
+CURLcode install_trust(CURL*, void* ssl_ctx, void* trust) {
+  static_cast<const TrustStore*>(trust)->install(ssl_ctx);
+  return CURLE_OK;
+}
+
 SpareEasyHandles& spare_easy_handles() {
   thread_local SpareEasyHandles spares;
   return spares;
@@ -133,9 +138,15 @@ UpstreamTransfer::Outcome UpstreamTransfer::outcome() const {
   switch (static_cast<CURLcode>(m_result)) {
   case CURLE_COULDNT_CONNECT:
   case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    return Outcome::unreachable;
   case CURLE_SSL_CONNECT_ERROR:
   case CURLE_PEER_FAILED_VERIFICATION:
-    return Outcome::unreachable;
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    return Outcome::tls;
   case CURLE_OPERATION_TIMEDOUT:
     return Outcome::timeout;
   default:
@@ -170,7 +181,22 @@ void UpstreamTransfer::start(Request request, Clock::time_point deadline) {
   curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
   // Bytes pass through as the provider sent them: no decoding, no proxy from the environment.
   curl_easy_setopt(easy, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-  curl_easy_setopt(easy, CURLOPT_PROXY, "");
+  curl_easy_setopt(easy, CURLOPT_PROXY, m_request.proxy.c_str());
+  // Certificates are checked against the upstream's store, loaded once: libcurl loads no CA file
+  // of its own (it would for every new connection).
+  curl_easy_setopt(easy, CURLOPT_CAINFO, nullptr);
+  curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr);
+  curl_easy_setopt(easy, CURLOPT_PROXY_CAINFO, nullptr);
+  curl_easy_setopt(easy, CURLOPT_PROXY_CAPATH, nullptr);
+  if (m_request.trust) {
+    curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, &install_trust);
+    curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, m_request.trust);
+  }
+  const long verify = m_request.tls_verify ? 1L : 0L;
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, verify);
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, verify * 2);
+  curl_easy_setopt(easy, CURLOPT_PROXY_SSL_VERIFYPEER, verify);
+  curl_easy_setopt(easy, CURLOPT_PROXY_SSL_VERIFYHOST, verify * 2);
   if (m_request.method == "HEAD") {
     curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
   } else if (m_request.method != "GET" || !m_request.body.empty()) {

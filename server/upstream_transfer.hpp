@@ -1,6 +1,7 @@
 #pragma once
 
 #include "server/event_loop.hpp"
+#include "server/tls.hpp"
 
 #include <chrono>
 #include <memory>
@@ -23,10 +24,16 @@ public:
     std::string url;
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
+    // What TLS connections verify against (must outlive the transfer); nothing and tls_verify
+    // false: no check at all.
+    const TrustStore* trust = nullptr;
+    bool tls_verify = true;
+    // The proxy to go through ("": none, whatever the environment says).
+    std::string proxy;
   };
 
   // How a transfer that ended before its headers failed.
-  enum class Outcome { unreachable, timeout, failed };
+  enum class Outcome { unreachable, tls, timeout, failed };
 
   UpstreamTransfer(EventLoop& loop, EventLoop::Id owner);
   ~UpstreamTransfer();

@@ -90,7 +90,7 @@ struct Fault {
 const Fault k_faults[] = {
     {"refused", 502, "upstream_unreachable", "is unreachable"},
     {"nxdomain", 502, "upstream_unreachable", "resolve"},
-    {"tls", 502, "upstream_unreachable", "SSL"},
+    {"tls", 502, "upstream_tls_error", "ca_file"},
     {"error-body-5000000", 503, "upstream_error", "not passed on"},
     {"storm-429", 429, "all_keys_resting", "retry in"},
     {"storm-5xx", 500, "", "internal"}, // the provider's own error, passed on

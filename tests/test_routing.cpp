@@ -99,12 +99,22 @@ TEST_CASE("read_model: what cannot be routed safely is malformed") {
 }
 
 TEST_CASE("choose_upstream: protocol, then model_map, then globs; first match wins") {
-  std::vector<Upstream> upstreams(4);
-  upstreams[0] = {"claude", Protocol::anthropic, "http://a", {}, {}, {}};
-  upstreams[1] = {"mini", Protocol::openai, "http://b",
-                  {},     {"gpt-*-mini"},   {{"fast", "gpt-4o-mini"}}};
-  upstreams[2] = {"rest", Protocol::openai, "http://c", {}, {}, {}};
-  upstreams[3] = {"late", Protocol::openai, "http://d", {}, {"gpt-4o"}, {}};
+  const auto upstream = [](const char* name, Protocol protocol, std::vector<std::string> models,
+                           std::vector<std::pair<std::string, std::string>> model_map = {}) {
+    Upstream made;
+    made.name = name;
+    made.protocol = protocol;
+    made.base_url = "http://a";
+    made.models = std::move(models);
+    made.model_map = std::move(model_map);
+    return made;
+  };
+  const std::vector<Upstream> upstreams = {
+      upstream("claude", Protocol::anthropic, {}),
+      upstream("mini", Protocol::openai, {"gpt-*-mini"}, {{"fast", "gpt-4o-mini"}}),
+      upstream("rest", Protocol::openai, {}),
+      upstream("late", Protocol::openai, {"gpt-4o"}),
+  };
   auto route = choose_upstream(upstreams, Protocol::openai, std::string("fast"));
   REQUIRE(route);
   CHECK(route->upstream == 1);

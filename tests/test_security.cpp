@@ -2,6 +2,7 @@
 // loopback sockets (raw where a library would normalise what is sent), and a fake provider that
 // tells what was forwarded. Every case asserts what the client got and what the provider saw.
 #include "tests/fake_provider.hpp"
+#include "tests/raw_provider.hpp"
 #include "tests/support.hpp"
 
 #include <algorithm>
@@ -346,105 +347,6 @@ long rss_kib(int pid) {
   }
   return -1;
 }
-
-// A provider on raw sockets, for what cpp-httplib will not do (read a GET's body, send a bare CR
-// in a header): it records each request as it arrived (head and body) and answers every one with
-// `answer`, then closes the connection.
-class RawProvider {
-public:
-  explicit RawProvider(std::string answer) : m_answer(std::move(answer)) {
-    m_listen = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    REQUIRE(::bind(m_listen, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    REQUIRE(::listen(m_listen, 16) == 0);
-    ::getsockname(m_listen, reinterpret_cast<sockaddr*>(&address), &length);
-    m_port = ntohs(address.sin_port);
-    m_thread = std::thread([this] { serve(); });
-  }
-  ~RawProvider() {
-    m_stop = true;
-    m_thread.join();
-    ::close(m_listen);
-  }
-  RawProvider(const RawProvider&) = delete;
-  RawProvider& operator=(const RawProvider&) = delete;
-
-  // Return "http://127.0.0.1:PORT".
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
-  // Return the requests received so far, as sent.
-  std::vector<std::string> requests() const {
-    std::lock_guard lock(m_mutex);
-    return m_requests;
-  }
-
-private:
-  void serve() {
-    while (!m_stop) {
-      pollfd p{m_listen, POLLIN, 0};
-      if (::poll(&p, 1, 50) <= 0) {
-        continue;
-      }
-      const int fd = ::accept4(m_listen, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) {
-        continue;
-      }
-      const std::string request = read_request(fd);
-      {
-        std::lock_guard lock(m_mutex);
-        m_requests.push_back(request);
-      }
-      (void)!::send(fd, m_answer.data(), m_answer.size(), MSG_NOSIGNAL);
-      ::shutdown(fd, SHUT_WR);
-      ::close(fd);
-    }
-  }
-  // Read one request: its head, then a body of its Content-Length or up to the last chunk.
-  std::string read_request(int fd) const {
-    std::string in;
-    const auto deadline = Clock::now() + 2s;
-    while (!m_stop && Clock::now() < deadline) {
-      const size_t end = in.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        const std::string head = lower(in.substr(0, end));
-        const size_t length = head.find("\ncontent-length:");
-        if (length != std::string::npos) {
-          if (in.size() >= end + 4 + std::strtoul(head.c_str() + length + 16, nullptr, 10)) {
-            break;
-          }
-        } else if (head.find("\ntransfer-encoding:") != std::string::npos) {
-          if (in.find("\r\n0\r\n\r\n", end) != std::string::npos ||
-              in.compare(end + 4, std::string::npos, "0\r\n\r\n") == 0) {
-            break;
-          }
-        } else {
-          break;
-        }
-      }
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 20) <= 0) {
-        continue;
-      }
-      char buffer[4096];
-      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-      if (n <= 0) {
-        break;
-      }
-      in.append(buffer, static_cast<size_t>(n));
-    }
-    return in;
-  }
-
-  std::string m_answer;
-  int m_listen = -1;
-  int m_port = 0;
-  std::atomic<bool> m_stop{false};
-  mutable std::mutex m_mutex;
-  std::vector<std::string> m_requests;
-  std::thread m_thread;
-};
 
 // One upstream per API family, all at `provider`, so that a request of any family would reach it.
 json every_family(const FakeProvider& provider) {
