@@ -1,6 +1,6 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
-#include "server/secret.hpp"
+#include "server/auth/secret.hpp"
 
 #include <iostream>
 #include <memory>

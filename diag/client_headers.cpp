@@ -1,6 +1,6 @@
 #include "diag/client_headers.hpp"
 
-#include "server/secret.hpp"
+#include "server/auth/secret.hpp"
 #include "server/text.hpp"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "server/auth.hpp"
+#include "server/auth/auth.hpp"
 
 #include <optional>
 #include <string>

@@ -1,7 +1,7 @@
 #include "diag/doctor.hpp"
 
 #include "diag/client_headers.hpp"
-#include "server/secret.hpp"
+#include "server/auth/secret.hpp"
 
 #include <algorithm>
 #include <filesystem>

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "diag/http_probe.hpp"
-#include "server/config.hpp"
+#include "server/config/config.hpp"
 
 #include <optional>
 #include <string>

@@ -1,12 +1,12 @@
 #include "server/gateway.hpp"
 
-#include "server/connection.hpp"
-#include "server/event_loop.hpp"
-#include "server/forward.hpp"
-#include "server/origin.hpp"
-#include "server/protocol.hpp"
-#include "server/respond.hpp"
+#include "server/auth/origin.hpp"
+#include "server/http/connection.hpp"
+#include "server/http/event_loop.hpp"
+#include "server/protocols/protocol.hpp"
+#include "server/protocols/respond.hpp"
 #include "server/text.hpp"
+#include "server/upstream/forward.hpp"
 #include "version.hpp"
 
 #include <arpa/inet.h>

@@ -1,11 +1,11 @@
 #pragma once
 
-#include "server/auth.hpp"
-#include "server/config.hpp"
-#include "server/key_pool.hpp"
+#include "server/auth/auth.hpp"
+#include "server/auth/throttle.hpp"
+#include "server/config/config.hpp"
 #include "server/log.hpp"
-#include "server/throttle.hpp"
-#include "server/tls.hpp"
+#include "server/upstream/key_pool.hpp"
+#include "server/upstream/tls.hpp"
 
 #include <array>
 #include <atomic>

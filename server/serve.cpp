@@ -1,8 +1,8 @@
 #include "server/serve.hpp"
 
+#include "server/auth/secret.hpp"
+#include "server/config/reload.hpp"
 #include "server/gateway.hpp"
-#include "server/reload.hpp"
-#include "server/secret.hpp"
 #include "version.hpp"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "server/config.hpp"
+#include "server/config/config.hpp"
 #include "server/gateway.hpp"
 #include "server/log.hpp"
 

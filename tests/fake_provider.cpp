@@ -1,7 +1,7 @@
 #include "tests/fake_provider.hpp"
 
-#include "server/echo.hpp"
-#include "server/protocol.hpp"
+#include "server/protocols/echo.hpp"
+#include "server/protocols/protocol.hpp"
 
 #include <atomic>
 #include <httplib.h>

@@ -121,9 +121,8 @@ std::string read_text(const std::string& path) {
   return buffer.str();
 }
 
-std::string raw_exchange(int port, const std::string& request, std::chrono::milliseconds timeout,
-                         const char* from) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+int connect_from(int port, const char* from) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in source{};
   source.sin_family = AF_INET;
   inet_pton(AF_INET, from, &source.sin_addr);
@@ -134,6 +133,15 @@ std::string raw_exchange(int port, const std::string& request, std::chrono::mill
   if (bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0 ||
       connect(fd, reinterpret_cast<sockaddr*>(&target), sizeof target) != 0) {
     close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string raw_exchange(int port, const std::string& request, std::chrono::milliseconds timeout,
+                         const char* from) {
+  const int fd = connect_from(port, from);
+  if (fd < 0) {
     return "";
   }
   (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);

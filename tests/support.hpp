@@ -59,6 +59,9 @@ void write_text(const std::string& path, const std::string& content);
 // Return the contents of `path` ("" when missing).
 std::string read_text(const std::string& path);
 
+// Return a socket connected to 127.0.0.1:`port` from source address `from` (blocking), or -1.
+int connect_from(int port, const char* from = "127.0.0.1");
+
 // One HTTP exchange over a raw socket to 127.0.0.1:`port`, from source address `from`: `request`
 // is sent as is; returns what came back until the server closed the connection or `timeout` passed.
 std::string raw_exchange(int port, const std::string& request,

@@ -1,4 +1,4 @@
-#include "server/auth.hpp"
+#include "server/auth/auth.hpp"
 
 #include <doctest/doctest.h>
 #include <vector>

@@ -1,5 +1,5 @@
-#include "server/config.hpp"
-#include "server/files.hpp"
+#include "server/config/config.hpp"
+#include "server/config/files.hpp"
 #include "tests/support.hpp"
 
 #include <doctest/doctest.h>

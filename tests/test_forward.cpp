@@ -1,5 +1,5 @@
 // Forwarding through the real binary to a fake provider on a loopback port.
-#include "server/http_request.hpp"
+#include "server/http/http_request.hpp"
 #include "tests/fake_provider.hpp"
 #include "tests/support.hpp"
 

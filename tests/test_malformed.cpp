@@ -1,7 +1,7 @@
 // Hostile and broken HTTP over raw sockets, against an in-process gateway: every case ends with a
 // 4xx or a closed connection within a bounded time, and other clients are answered throughout.
 #include "server/gateway.hpp"
-#include "server/http_request.hpp"
+#include "server/http/http_request.hpp"
 #include "server/log.hpp"
 #include "tests/support.hpp"
 

@@ -1,6 +1,6 @@
 // The browser rules of DESIGN §11, row by row: which origins and Host names are this machine's.
-#include "server/origin.hpp"
-#include "server/secret.hpp"
+#include "server/auth/origin.hpp"
+#include "server/auth/secret.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include "server/protocol.hpp"
+#include "server/protocols/protocol.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>

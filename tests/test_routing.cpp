@@ -1,5 +1,5 @@
-#include "server/key_pool.hpp"
-#include "server/routing.hpp"
+#include "server/upstream/key_pool.hpp"
+#include "server/upstream/routing.hpp"
 
 #include <doctest/doctest.h>
 

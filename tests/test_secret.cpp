@@ -1,4 +1,4 @@
-#include "server/secret.hpp"
+#include "server/auth/secret.hpp"
 
 #include <doctest/doctest.h>
 #include <regex>

@@ -193,18 +193,8 @@ Answer parse_answer(const std::string& text) {
 class RawClient {
 public:
   explicit RawClient(int port, const char* from = "127.0.0.1") {
-    m_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in source{};
-    source.sin_family = AF_INET;
-    inet_pton(AF_INET, from, &source.sin_addr);
-    sockaddr_in target{};
-    target.sin_family = AF_INET;
-    target.sin_port = htons(static_cast<uint16_t>(port));
-    target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(m_fd, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0 ||
-        ::connect(m_fd, reinterpret_cast<sockaddr*>(&target), sizeof target) != 0) {
-      ::close(m_fd);
-      m_fd = -1;
+    m_fd = connect_from(port, from);
+    if (m_fd < 0) {
       return;
     }
     ::fcntl(m_fd, F_SETFL, ::fcntl(m_fd, F_GETFL) | O_NONBLOCK);
@@ -697,6 +687,15 @@ namespace {
 
 constexpr long k_max_growth_kib = 32 * 1024;
 
+// Under AddressSanitizer freed memory is held in quarantine (256 MiB by default), so the RSS of a
+// process that allocates per request grows whatever it keeps: the bound is checked in the plain
+// build, and only reported in the sanitised one.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool k_rss_meaningful = false;
+#else
+constexpr bool k_rss_meaningful = true;
+#endif
+
 // The highest VmRSS of `pid` seen while sampling.
 struct RssPeak {
   int pid;
@@ -755,7 +754,9 @@ TEST_CASE("security: a client that pipelines without reading does not grow the p
   MESSAGE("pipelined " << (sent >> 10) << " KiB without reading"
                        << std::string(refused ? " (then closed by the proxy)" : "")
                        << "; proxy RSS grew by " << rss.growth() << " KiB");
-  CHECK(rss.growth() < k_max_growth_kib);
+  if (k_rss_meaningful) {
+    CHECK(rss.growth() < k_max_growth_kib);
+  }
   // The proxy is still there for others.
   const Answer health =
       exchange(proxy.port(), http("GET", "/healthz", "Host: 127.0.0.1\r\n" + k_auth));
@@ -825,7 +826,9 @@ TEST_CASE("security: the bodies of requests without the key are not buffered") {
   }
   MESSAGE("4 keyless connections sent " << (total >> 10) << " KiB of body; proxy RSS grew by "
                                         << rss.growth() << " KiB");
-  CHECK(rss.growth() < k_max_growth_kib);
+  if (k_rss_meaningful) {
+    CHECK(rss.growth() < k_max_growth_kib);
+  }
 }
 
 // 5. Body deadline and trailers

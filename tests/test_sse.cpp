@@ -1,4 +1,4 @@
-#include "server/sse.hpp"
+#include "server/protocols/sse.hpp"
 
 #include <doctest/doctest.h>
 #include <string>

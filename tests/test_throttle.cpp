@@ -1,6 +1,6 @@
 // The brute-force guard: failed authentications per client address.
-#include "server/config.hpp"
-#include "server/throttle.hpp"
+#include "server/auth/throttle.hpp"
+#include "server/config/config.hpp"
 #include "tests/support.hpp"
 
 #include <doctest/doctest.h>

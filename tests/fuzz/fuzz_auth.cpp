@@ -1,5 +1,5 @@
 // libFuzzer target: the auth decision from raw header values (DESIGN §3), under every mode.
-#include "server/auth.hpp"
+#include "server/auth/auth.hpp"
 #include "tests/fuzz/require.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>

@@ -1,6 +1,6 @@
 // libFuzzer target: config parsing and validation, environment overrides, and secret masking.
-#include "server/config.hpp"
-#include "server/secret.hpp"
+#include "server/auth/secret.hpp"
+#include "server/config/config.hpp"
 #include "tests/fuzz/require.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>

@@ -5,8 +5,8 @@
 // proxy in between) decodes and normalises it; the decoder accepts CRLF framing only, consumes no
 // more than it is given, decodes the same however its input is cut, and decodes its own encoding
 // of any body back; the model read as events is the one a parsed document holds.
-#include "server/http_request.hpp"
-#include "server/routing.hpp"
+#include "server/http/http_request.hpp"
+#include "server/upstream/routing.hpp"
 #include "tests/fuzz/require.hpp"
 
 #include <algorithm>

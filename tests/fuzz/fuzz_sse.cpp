@@ -1,8 +1,8 @@
 // libFuzzer target: SSE framing of a provider stream (where a heartbeat may go) and Retry-After.
 // The framing is checked against a plain line splitter written from the spec, and must not depend
 // on how the stream was cut into chunks.
-#include "server/key_pool.hpp"
-#include "server/sse.hpp"
+#include "server/protocols/sse.hpp"
+#include "server/upstream/key_pool.hpp"
 #include "tests/fuzz/require.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>

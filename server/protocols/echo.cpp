@@ -1,7 +1,7 @@
-#include "server/echo.hpp"
+#include "server/protocols/echo.hpp"
 
-#include "server/forward.hpp"
-#include "server/respond.hpp"
+#include "server/protocols/respond.hpp"
+#include "server/upstream/forward.hpp"
 
 #include <chrono>
 #include <httplib.h>

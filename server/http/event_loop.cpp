@@ -1,6 +1,6 @@
-#include "server/event_loop.hpp"
+#include "server/http/event_loop.hpp"
 
-#include "server/upstream_transfer.hpp"
+#include "server/upstream/upstream_transfer.hpp"
 
 #include <algorithm>
 #include <cerrno>

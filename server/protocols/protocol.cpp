@@ -1,4 +1,4 @@
-#include "server/protocol.hpp"
+#include "server/protocols/protocol.hpp"
 
 #include <nlohmann/json.hpp>
 

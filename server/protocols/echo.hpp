@@ -1,6 +1,6 @@
 #pragma once
 
-#include "server/protocol.hpp"
+#include "server/protocols/protocol.hpp"
 
 #include <string>
 #include <string_view>

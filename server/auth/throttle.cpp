@@ -1,4 +1,4 @@
-#include "server/throttle.hpp"
+#include "server/auth/throttle.hpp"
 
 namespace agproxy {
 

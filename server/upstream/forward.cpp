@@ -1,12 +1,12 @@
-#include "server/forward.hpp"
+#include "server/upstream/forward.hpp"
 
-#include "server/echo.hpp"
-#include "server/respond.hpp"
-#include "server/routing.hpp"
-#include "server/secret.hpp"
-#include "server/sse.hpp"
+#include "server/auth/secret.hpp"
+#include "server/protocols/echo.hpp"
+#include "server/protocols/respond.hpp"
+#include "server/protocols/sse.hpp"
 #include "server/text.hpp"
-#include "server/upstream_transfer.hpp"
+#include "server/upstream/routing.hpp"
+#include "server/upstream/upstream_transfer.hpp"
 
 #include <httplib.h>
 #include <vector>

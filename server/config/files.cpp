@@ -1,4 +1,4 @@
-#include "server/files.hpp"
+#include "server/config/files.hpp"
 
 #include <cerrno>
 #include <fcntl.h>

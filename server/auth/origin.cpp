@@ -1,4 +1,4 @@
-#include "server/origin.hpp"
+#include "server/auth/origin.hpp"
 
 #include "server/text.hpp"
 

@@ -1,6 +1,6 @@
-#include "server/tls.hpp"
+#include "server/upstream/tls.hpp"
 
-#include "server/config.hpp"
+#include "server/config/config.hpp"
 
 #include <cerrno>
 #include <cstdio>

@@ -1,7 +1,7 @@
-#include "server/reload.hpp"
+#include "server/config/reload.hpp"
 
-#include "server/files.hpp"
-#include "server/secret.hpp"
+#include "server/auth/secret.hpp"
+#include "server/config/files.hpp"
 
 #include <system_error>
 

@@ -1,4 +1,4 @@
-#include "server/respond.hpp"
+#include "server/protocols/respond.hpp"
 
 #include <httplib.h>
 

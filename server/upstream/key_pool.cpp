@@ -1,4 +1,4 @@
-#include "server/key_pool.hpp"
+#include "server/upstream/key_pool.hpp"
 
 #include <algorithm>
 #include <curl/curl.h>

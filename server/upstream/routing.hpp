@@ -1,7 +1,7 @@
 #pragma once
 
-#include "server/config.hpp"
-#include "server/protocol.hpp"
+#include "server/config/config.hpp"
+#include "server/protocols/protocol.hpp"
 
 #include <optional>
 #include <string>

@@ -1,8 +1,8 @@
-#include "server/connection.hpp"
+#include "server/http/connection.hpp"
 
-#include "server/http_request.hpp"
-#include "server/protocol.hpp"
-#include "server/respond.hpp"
+#include "server/http/http_request.hpp"
+#include "server/protocols/protocol.hpp"
+#include "server/protocols/respond.hpp"
 #include "server/text.hpp"
 
 #include <algorithm>

@@ -1,9 +1,9 @@
 #pragma once
 
-#include "server/auth.hpp"
-#include "server/event_loop.hpp"
-#include "server/forward.hpp"
-#include "server/http_request.hpp"
+#include "server/auth/auth.hpp"
+#include "server/http/event_loop.hpp"
+#include "server/http/http_request.hpp"
+#include "server/upstream/forward.hpp"
 
 #include <chrono>
 #include <functional>

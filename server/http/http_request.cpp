@@ -1,4 +1,4 @@
-#include "server/http_request.hpp"
+#include "server/http/http_request.hpp"
 
 #include <algorithm>
 #include <array>

@@ -1,9 +1,9 @@
 #pragma once
 
-#include "server/event_loop.hpp"
 #include "server/gateway.hpp"
+#include "server/http/event_loop.hpp"
 #include "server/log.hpp"
-#include "server/protocol.hpp"
+#include "server/protocols/protocol.hpp"
 
 #include <chrono>
 #include <memory>

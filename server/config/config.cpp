@@ -1,9 +1,9 @@
-#include "server/config.hpp"
+#include "server/config/config.hpp"
 
-#include "server/files.hpp"
-#include "server/origin.hpp"
-#include "server/secret.hpp"
-#include "server/tls.hpp"
+#include "server/auth/origin.hpp"
+#include "server/auth/secret.hpp"
+#include "server/config/files.hpp"
+#include "server/upstream/tls.hpp"
 
 #include <cctype>
 #include <cstdlib>

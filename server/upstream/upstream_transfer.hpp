@@ -1,7 +1,7 @@
 #pragma once
 
-#include "server/event_loop.hpp"
-#include "server/tls.hpp"
+#include "server/http/event_loop.hpp"
+#include "server/upstream/tls.hpp"
 
 #include <chrono>
 #include <memory>

@@ -1,4 +1,4 @@
-#include "server/sse.hpp"
+#include "server/protocols/sse.hpp"
 
 namespace agproxy {
 

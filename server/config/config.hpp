@@ -1,8 +1,8 @@
 #pragma once
 
-#include "server/auth.hpp"
-#include "server/protocol.hpp"
-#include "server/throttle.hpp"
+#include "server/auth/auth.hpp"
+#include "server/auth/throttle.hpp"
+#include "server/protocols/protocol.hpp"
 
 #include <functional>
 #include <nlohmann/json.hpp>

@@ -1,4 +1,4 @@
-#include "server/routing.hpp"
+#include "server/upstream/routing.hpp"
 
 #include "server/text.hpp"
 

@@ -1,4 +1,4 @@
-#include "server/upstream_transfer.hpp"
+#include "server/upstream/upstream_transfer.hpp"
 
 #include "server/text.hpp"
 
