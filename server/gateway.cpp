@@ -182,7 +182,7 @@ std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& se
     }
     config->trust.push_back(std::move(trust));
     for (const auto& [alias, real] : upstream.model_map) {
-      if (seen.insert(alias).second) {
+      if (!is_glob(alias) && seen.insert(alias).second) {
         config->models.push_back({alias, upstream.name});
       }
     }
@@ -524,6 +524,25 @@ std::unique_ptr<Forward> Gateway::handle(Exchange& exchange, EventLoop& loop, ui
                                  {"auth_mode", to_string(config->policy.mode())},
                                  {"api_key_configured", config->policy.key_configured()}};
     response.set_content(body.dump(), k_json_type);
+    return nullptr;
+  }
+  if (request.path == "/v1/models" && request.method == "GET" &&
+      request.has_header("anthropic-version")) {
+    // Anthropic's SDKs list models on the same path, told apart by their version header.
+    nlohmann::json data = nlohmann::json::array();
+    for (const ListedModel& model : config->models) {
+      data.push_back({{"type", "model"},
+                      {"id", model.id},
+                      {"display_name", model.id},
+                      {"created_at", "1970-01-01T00:00:00Z"}});
+    }
+    response.set_content(
+        nlohmann::json{{"data", data},
+                       {"has_more", false},
+                       {"first_id", data.empty() ? nlohmann::json() : data.front()["id"]},
+                       {"last_id", data.empty() ? nlohmann::json() : data.back()["id"]}}
+            .dump(),
+        k_json_type);
     return nullptr;
   }
   if (request.path == "/v1/models" && request.method == "GET") {

@@ -2,6 +2,7 @@
 
 #include "server/protocols/echo.hpp"
 #include "server/protocols/protocol.hpp"
+#include "tests/fake_protocols.hpp"
 
 #include <atomic>
 #include <httplib.h>
@@ -31,6 +32,7 @@ struct FakeProvider::State {
   int cancelled = 0;
   std::chrono::steady_clock::time_point last_cancel;
   std::atomic<bool> stopping{false};
+  ScriptLedger ledger;
 };
 
 namespace {
@@ -106,6 +108,26 @@ FakeProvider::FakeProvider(size_t threads) : m_state(std::make_shared<State>()) 
     if (key.starts_with("down-")) {
       response.status = 500;
       response.set_content(R"({"error":{"message":"internal"}})", "application/json");
+      return;
+    }
+    if (is_scripted_model(model)) {
+      ScriptedReply reply = scripted_reply(state->ledger, request.path, seen.query, request.body);
+      response.status = reply.status;
+      if (!reply.stream) {
+        response.set_content(reply.chunks.front(), reply.content_type);
+        return;
+      }
+      auto chunks = std::make_shared<std::vector<std::string>>(std::move(reply.chunks));
+      auto next = std::make_shared<size_t>(0);
+      response.set_chunked_content_provider(reply.content_type,
+                                            [chunks, next](size_t, httplib::DataSink& sink) {
+                                              if (*next < chunks->size()) {
+                                                const std::string& chunk = (*chunks)[(*next)++];
+                                                return sink.write(chunk.data(), chunk.size());
+                                              }
+                                              sink.done();
+                                              return true;
+                                            });
       return;
     }
     if (model.starts_with("error-body-")) {

@@ -28,6 +28,10 @@ struct SeenRequest {
 //   "slow-MS"       headers only after MS ms
 //   "error-body-N"  503 with an N-byte text/html body
 //   "big-N"         200 with an N-byte body of "0123456789" repeated
+//   "scripted…"     the provider's own wire protocol, written apart from agproxy's translators
+//                   (tests/fake_protocols.hpp): a tool call for a "CALL_TOOL name {args}" line,
+//                   an answer that quotes a tool result once its history checks out (else the
+//                   provider's 400), otherwise "scripted: " and the last user text
 //   anything else   the protocol's own answer shape, echoing the last user message
 // It records every request's headers (also served as JSON at GET /_fake/requests), and when a
 // stream's client went away.

@@ -100,7 +100,7 @@ TEST_CASE("parse_config: errors name the field, the value and the file") {
       {R"({"proxy":{"upstreams":[{"protocol":"openai","base_url":"http://x"}]}})",
        {"proxy.upstreams[0].name", "missing"}},
       {R"({"proxy":{"upstreams":[{"name":"a","protocol":"grpc","base_url":"http://x"}]}})",
-       {"proxy.upstreams[0].protocol", "\"grpc\"", "openai, anthropic, gemini"}},
+       {"proxy.upstreams[0].protocol", "\"grpc\"", "openai, openai-responses, anthropic, gemini"}},
       {R"({"proxy":{"upstreams":[{"name":"a","protocol":"openai","base_url":"ftp://x"}]}})",
        {"proxy.upstreams[0].base_url", "http"}},
       {R"({"proxy":{"upstreams":[{"name":"a","protocol":"openai","base_url":"http://x","api_keys":["env:1BAD"]}]}})",

@@ -1,3 +1,4 @@
+#include "server/protocols/ir.hpp"
 #include "server/protocols/protocol.hpp"
 
 #include <doctest/doctest.h>
@@ -20,7 +21,9 @@ TEST_CASE("route_protocol") {
       {"/v1/models", Protocol::openai},
       {"/v1/models/gpt-4o", Protocol::openai},
       {"/v1/chat/completions", Protocol::openai},
-      {"/v1/responses", Protocol::openai},
+      {"/v1/responses", Protocol::openai_responses},
+      {"/v1/responses/resp_1", Protocol::openai_responses},
+      {"/v1/responsesx", Protocol::openai},
       {"/healthz", Protocol::openai},
       {"/", Protocol::openai},
       {"/v1betax", Protocol::openai},
@@ -67,4 +70,24 @@ TEST_CASE("parse_protocol") {
   CHECK(parse_protocol("anthropic") == Protocol::anthropic);
   CHECK(parse_protocol("gemini") == Protocol::gemini);
   CHECK_FALSE(parse_protocol("OpenAI"));
+}
+
+TEST_CASE("ir::join_call_id: any signature comes back from the joined id") {
+  const std::string signatures[] = {
+      "",
+      "CiQBjz1rX+/abc==",                  // standard base64, as Gemini's are: kept readable
+      "sig-fake-1",                        // not base64: encoded
+      std::string("\x00\xff\x80 \"\\", 6), // any bytes
+      std::string(3000, '+'),
+  };
+  for (const std::string& signature : signatures) {
+    CAPTURE(signature);
+    const std::string joined = ir::join_call_id("call_7", signature);
+    CHECK(joined.find_first_not_of(
+              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.") ==
+          std::string::npos);
+    CHECK(ir::split_call_id(joined) == std::pair<std::string, std::string>("call_7", signature));
+  }
+  CHECK(ir::join_call_id("call_7", "") == "call_7");
+  CHECK(ir::split_call_id("toolu_plain") == std::pair<std::string, std::string>("toolu_plain", ""));
 }

@@ -127,6 +127,69 @@ TEST_CASE("choose_upstream: protocol, then model_map, then globs; first match wi
   CHECK_FALSE(choose_upstream(upstreams, Protocol::gemini, std::string("gemini")));
 }
 
+namespace {
+
+Upstream upstream_of(const char* name, Protocol protocol, std::vector<std::string> models,
+                     std::vector<std::pair<std::string, std::string>> model_map = {}) {
+  Upstream made;
+  made.name = name;
+  made.protocol = protocol;
+  made.base_url = "http://a";
+  made.models = std::move(models);
+  made.model_map = std::move(model_map);
+  return made;
+}
+
+} // namespace
+
+TEST_CASE("choose_upstream: other families only for translatable requests (DESIGN §6)") {
+  const std::vector<Upstream> upstreams = {
+      upstream_of("gemini", Protocol::gemini, {"gemini-*"}, {{"claude-*haiku*", "gemini-flash"}}),
+      upstream_of("chat", Protocol::openai, {}),
+      upstream_of("claude", Protocol::anthropic, {}),
+  };
+  // A model listed by another family's upstream is served there, translated.
+  auto route = choose_upstream(upstreams, Protocol::anthropic, std::string("gemini-pro"), true);
+  REQUIRE(route);
+  CHECK(route->upstream == 0);
+  CHECK(route->model == std::optional<std::string>("gemini-pro"));
+  // A glob model_map key maps across families.
+  route = choose_upstream(upstreams, Protocol::anthropic, std::string("claude-3-5-haiku"), true);
+  REQUIRE(route);
+  CHECK(route->upstream == 0);
+  CHECK(route->model == std::optional<std::string>("gemini-flash"));
+  // Not translatable (say, embeddings): only the request's own family.
+  route = choose_upstream(upstreams, Protocol::anthropic, std::string("gemini-pro"), false);
+  REQUIRE(route);
+  CHECK(route->upstream == 2);
+  // An upstream without models serves any model of its own family only: a Gemini request for an
+  // unlisted model does not reach the OpenAI or Anthropic upstreams.
+  CHECK_FALSE(choose_upstream(upstreams, Protocol::gemini, std::string("other"), true));
+  // The two OpenAI APIs are one family: Responses requests reach a Chat Completions upstream.
+  route = choose_upstream(upstreams, Protocol::openai_responses, std::string("gpt-5"), true);
+  REQUIRE(route);
+  CHECK(route->upstream == 1);
+  CHECK(choose_upstream(upstreams, Protocol::openai_responses, std::nullopt, false)->upstream == 1);
+}
+
+TEST_CASE("map_model: exact key, then the most specific glob, then file order") {
+  const Upstream upstream = upstream_of("u", Protocol::openai, {},
+                                        {{"claude-*", "general"},
+                                         {"claude-*haiku*", "small"},
+                                         {"claude-*sonnet*", "medium"},
+                                         {"claude-*-sonnet-*", "medium-2"},
+                                         {"claude-3-haiku", "exact"},
+                                         {"g?t", "one"},
+                                         {"g*t", "two"}});
+  CHECK(map_model(upstream, "claude-3-haiku") == std::optional<std::string>("exact"));
+  CHECK(map_model(upstream, "claude-3-5-haiku-latest") == std::optional<std::string>("small"));
+  CHECK(map_model(upstream, "claude-opus-4") == std::optional<std::string>("general"));
+  CHECK(map_model(upstream, "claude-4-sonnet-x") == std::optional<std::string>("medium-2"));
+  CHECK(map_model(upstream, "claude-sonnet") == std::optional<std::string>("medium"));
+  CHECK(map_model(upstream, "gat") == std::optional<std::string>("one")); // same literals: order
+  CHECK_FALSE(map_model(upstream, "gpt-4"));
+}
+
 TEST_CASE("request rewriting and header filters") {
   CHECK(replace_path_model("/v1beta/models/alias:generateContent", "real") ==
         "/v1beta/models/real:generateContent");

@@ -45,6 +45,9 @@ std::optional<Protocol> parse_protocol(std::string_view text) {
   if (text == "openai") {
     return Protocol::openai;
   }
+  if (text == "openai-responses") {
+    return Protocol::openai_responses;
+  }
   if (text == "anthropic") {
     return Protocol::anthropic;
   }
@@ -58,6 +61,8 @@ std::string_view to_string(Protocol protocol) {
   switch (protocol) {
   case Protocol::openai:
     return "openai";
+  case Protocol::openai_responses:
+    return "openai-responses";
   case Protocol::anthropic:
     return "anthropic";
   case Protocol::gemini:
@@ -77,7 +82,17 @@ Protocol route_protocol(std::string_view path) {
   if (path.starts_with(models) && path.find(':', models.size()) != std::string_view::npos) {
     return Protocol::gemini; // @google/genai 3.x: /v1/models/{model}:{action}
   }
+  if (path == "/v1/responses" || path.starts_with("/v1/responses/")) {
+    return Protocol::openai_responses;
+  }
   return Protocol::openai;
+}
+
+bool same_family(Protocol a, Protocol b) {
+  const auto openai = [](Protocol p) {
+    return p == Protocol::openai || p == Protocol::openai_responses;
+  };
+  return a == b || (openai(a) && openai(b));
 }
 
 int http_status(ErrorKind kind) {
@@ -113,6 +128,7 @@ std::string error_body(Protocol protocol, ErrorKind kind, std::string_view code,
   nlohmann::json body;
   switch (protocol) {
   case Protocol::openai:
+  case Protocol::openai_responses:
     body = {{"error", {{"message", message}, {"type", v.openai_type}, {"code", code}}}};
     break;
   case Protocol::anthropic:

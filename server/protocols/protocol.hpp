@@ -6,17 +6,20 @@
 
 namespace agproxy {
 
-// The client API families the gateway speaks; each has its own error shape and credential header.
-enum class Protocol { openai, anthropic, gemini };
+// The API families the gateway speaks, to clients and to providers; each has its own error shape
+// and credential header (OpenAI's Chat Completions and Responses share theirs).
+enum class Protocol { openai, openai_responses, anthropic, gemini };
 
-// Return the protocol named by `text` ("openai", "anthropic", "gemini"), or nothing.
+// Return the protocol named by `text` ("openai", "openai-responses", "anthropic", "gemini"), or
+// nothing.
 std::optional<Protocol> parse_protocol(std::string_view text);
 
 // Return the config spelling of `protocol`.
 std::string_view to_string(Protocol protocol);
 
 // Return the family a request path belongs to: Anthropic for /v1/messages…, Gemini for /v1beta/…
-// and /v1/models/{model}:{action}, OpenAI for everything else.
+// and /v1/models/{model}:{action}, OpenAI Responses for /v1/responses…, OpenAI (Chat
+// Completions) for everything else.
 Protocol route_protocol(std::string_view path);
 
 // The kinds of error the proxy itself answers with, each mapped to every protocol's vocabulary.
@@ -32,6 +35,10 @@ enum class ErrorKind {
   bad_gateway,        // 502
   gateway_timeout,    // 504
 };
+
+// Return whether `a` and `b` are the same family for routing (the two OpenAI APIs are one: an
+// upstream without `models` serves both).
+bool same_family(Protocol a, Protocol b);
 
 // Return the HTTP status of `kind`.
 int http_status(ErrorKind kind);

@@ -28,4 +28,64 @@ void SseFraming::feed(std::string_view bytes) {
   }
 }
 
+void SseParser::feed(std::string_view bytes, std::vector<SseEvent>& out) {
+  for (const char byte : bytes) {
+    if (byte == '\n' && m_after_cr) {
+      m_after_cr = false; // the LF of a CRLF
+      continue;
+    }
+    m_after_cr = byte == '\r';
+    if (byte == '\n' || byte == '\r') {
+      line(out);
+      m_line.clear();
+    } else {
+      m_line += byte;
+    }
+  }
+}
+
+void SseParser::finish(std::vector<SseEvent>& out) {
+  if (!m_line.empty()) {
+    line(out);
+    m_line.clear();
+  }
+  if (m_has_data) {
+    out.push_back(std::move(m_event));
+  }
+  m_event = {};
+  m_has_data = false;
+}
+
+void SseParser::line(std::vector<SseEvent>& out) {
+  if (m_line.empty()) {
+    if (m_has_data) {
+      out.push_back(std::move(m_event));
+    }
+    m_event = {};
+    m_has_data = false;
+    return;
+  }
+  if (m_line.front() == ':') {
+    return;
+  }
+  const size_t colon = m_line.find(':');
+  const std::string_view field = std::string_view(m_line).substr(0, colon);
+  std::string_view value;
+  if (colon != std::string::npos) {
+    value = std::string_view(m_line).substr(colon + 1);
+    if (!value.empty() && value.front() == ' ') {
+      value.remove_prefix(1);
+    }
+  }
+  if (field == "data") {
+    if (m_has_data) {
+      m_event.data += '\n';
+    }
+    m_event.data += value;
+    m_has_data = true;
+  } else if (field == "event") {
+    m_event.name = value;
+  }
+}
+
 } // namespace agproxy

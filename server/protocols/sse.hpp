@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace agproxy {
 
@@ -25,6 +27,31 @@ private:
     line_end_cr, // a line with content ended with CR (an LF next completes that CRLF)
   };
   State m_state = State::boundary;
+};
+
+// One event of a text/event-stream: its "event:" name ("" when it has none) and its "data:"
+// lines joined with LF.
+struct SseEvent {
+  std::string name;
+  std::string data;
+};
+
+// Reads a text/event-stream into events (WHATWG HTML, "Server-sent events"): lines end with CRLF,
+// LF or CR, comments and unknown fields are skipped, an empty line dispatches an event with data.
+// Any cut of the input into feed() calls yields the same events.
+class SseParser {
+public:
+  // Consume the next bytes; append the events they complete to `out`.
+  void feed(std::string_view bytes, std::vector<SseEvent>& out);
+  // The stream ended: append an event left without its blank line, as many providers end so.
+  void finish(std::vector<SseEvent>& out);
+
+private:
+  void line(std::vector<SseEvent>& out);
+  std::string m_line;
+  bool m_after_cr = false;
+  bool m_has_data = false;
+  SseEvent m_event;
 };
 
 } // namespace agproxy

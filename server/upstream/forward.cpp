@@ -4,6 +4,7 @@
 #include "server/protocols/echo.hpp"
 #include "server/protocols/respond.hpp"
 #include "server/protocols/sse.hpp"
+#include "server/protocols/translate.hpp"
 #include "server/text.hpp"
 #include "server/upstream/routing.hpp"
 #include "server/upstream/upstream_transfer.hpp"
@@ -25,20 +26,20 @@ constexpr auto k_heartbeat = std::chrono::milliseconds(400);
 constexpr size_t k_max_buffered_body = 1 << 20;
 // A provider's error body larger than this is not passed on.
 constexpr size_t k_max_error_body = 256 << 10;
+// A provider's whole answer to a translated request is read before it is rewritten; one larger
+// than this is not a chat answer.
+constexpr size_t k_max_translated_answer = 32 << 20;
 
 std::string last4(const std::string& key) {
   return "…" + (key.size() >= 8 ? key.substr(key.size() - 4) : std::string());
 }
 
-std::string configured_models(const RuntimeConfig& config, Protocol protocol) {
+std::string configured_models(const RuntimeConfig& config) {
   std::string out;
   for (const ListedModel& model : config.models) {
     out += (out.empty() ? "" : ", ") + model.id;
   }
   for (const Upstream& upstream : config.upstreams) {
-    if (upstream.protocol != protocol) {
-      continue;
-    }
     for (const std::string& pattern : upstream.models) {
       if (pattern.find_first_of("*?") != std::string::npos) {
         out += (out.empty() ? "" : ", ") + pattern;
@@ -75,12 +76,13 @@ constexpr size_t k_max_unsent = 256 << 10;
 class ForwardImpl final : public Forward {
 public:
   ForwardImpl(std::shared_ptr<const RuntimeConfig> config, const Route& route, Protocol protocol,
-              UpstreamTransfer::Request outgoing, httplib::Response& response, Logger& logger,
-              EventLoop& loop, EventLoop::Id owner, ResponseChannel& channel)
+              UpstreamTransfer::Request outgoing, std::unique_ptr<Translation> translation,
+              httplib::Response& response, Logger& logger, EventLoop& loop, EventLoop::Id owner,
+              ResponseChannel& channel)
       : m_config(std::move(config)), m_upstream(m_config->upstreams[route.upstream]),
         m_keys(*m_config->key_pools[route.upstream]), m_protocol(protocol),
-        m_outgoing(std::move(outgoing)), m_response(response), m_logger(logger), m_loop(loop),
-        m_owner(owner), m_channel(channel),
+        m_outgoing(std::move(outgoing)), m_translation(std::move(translation)),
+        m_response(response), m_logger(logger), m_loop(loop), m_owner(owner), m_channel(channel),
         m_attempts(std::max<size_t>(1, std::min(k_max_attempts, m_keys.size()))) {}
 
   ~ForwardImpl() override {
@@ -135,7 +137,7 @@ private:
         }
         m_tried.push_back(*index);
         m_key = m_keys.key(*index);
-        request.headers.push_back(credential_header(m_protocol, m_key));
+        request.headers.push_back(credential_header(m_upstream.protocol, m_key));
       }
       m_current = std::make_unique<UpstreamTransfer>(m_loop, m_owner);
       m_deadline = now + m_config->request_timeout;
@@ -263,6 +265,10 @@ private:
       m_response.set_header("x-agproxy-key", last4(key));
     }
     m_content_type = upstream.header("Content-Type");
+    if (m_translation) {
+      relay_translated(upstream);
+      return;
+    }
     m_event_stream = m_content_type.starts_with("text/event-stream");
     const std::string length = upstream.header("Content-Length");
     const bool small = !length.empty() && length.size() < 16 &&
@@ -281,6 +287,54 @@ private:
     m_state = State::streaming;
     m_channel.begin_stream();
     on_streaming(m_last_data);
+  }
+
+  // The provider's answer is rewritten for the client: a stream event by event as it comes; a
+  // whole answer or an error once it is complete.
+  void relay_translated(UpstreamTransfer& upstream) {
+    m_response.set_header("x-agproxy-translation", m_translation->direction());
+    m_last_data = m_last_write = Clock::now();
+    const bool error = m_response.status >= 400;
+    if (!error && m_translation->stream() && m_content_type.starts_with("text/event-stream")) {
+      m_response.set_header("Content-Type", m_translation->content_type());
+      m_event_stream = m_translation->content_type() == "text/event-stream";
+      m_state = State::streaming;
+      m_channel.begin_stream();
+      on_streaming(m_last_data);
+      return;
+    }
+    (void)upstream;
+    m_limit = error ? k_max_error_body : k_max_translated_answer;
+    m_deadline = m_last_data + m_config->request_timeout;
+    m_state = State::buffering;
+    on_buffering(m_last_data);
+  }
+
+  // Answer the client with the provider's complete answer `body`, rewritten for its family.
+  void answer_translated(std::string body) {
+    const int status = m_response.status;
+    std::string out;
+    try {
+      if (status >= 400) {
+        out = m_translation->error(status, body);
+      } else if (m_translation->stream()) {
+        out = m_translation->answer_as_stream(body);
+      } else {
+        out = m_translation->answer(body);
+      }
+    } catch (const std::exception& e) {
+      m_logger.warn("provider answer not understood",
+                    {{"upstream", m_upstream.name}, {"error", e.what()}});
+      send_error(m_response, m_protocol, ErrorKind::bad_gateway, "upstream_bad_answer",
+                 "agproxy: upstream '" + m_upstream.name + "' answered " + std::to_string(status) +
+                     " with a body that is not a " + std::string(to_string(m_upstream.protocol)) +
+                     " answer: " + e.what());
+      answer();
+      return;
+    }
+    m_response.set_content(std::move(out),
+                           status >= 400 ? "application/json" : m_translation->content_type());
+    answer();
   }
 
   void on_buffering(Clock::time_point now) {
@@ -309,6 +363,10 @@ private:
                                                    : "the response did not complete in time"}});
     }
     m_current.reset();
+    if (m_translation) {
+      answer_translated(std::move(m_body));
+      return;
+    }
     m_response.set_content(std::move(m_body),
                            m_content_type.empty() ? "application/octet-stream" : m_content_type);
     answer();
@@ -319,10 +377,16 @@ private:
     if (upstream.buffered() > 0 && m_channel.unsent() < k_max_unsent) {
       std::string chunk;
       upstream.take(chunk);
-      m_last_data = m_last_write = now;
-      m_framing.feed(chunk);
-      if (!m_channel.send_chunk(chunk)) {
-        return; // the connection ends, and this with it
+      m_last_data = now;
+      if (m_translation) {
+        chunk = m_translation->feed(chunk);
+      }
+      if (!chunk.empty()) {
+        m_last_write = now;
+        m_framing.feed(chunk);
+        if (!m_channel.send_chunk(chunk)) {
+          return; // the connection ends, and this with it
+        }
       }
     } else if (upstream.buffered() == 0 && m_event_stream && m_framing.at_boundary() &&
                now - m_last_write > k_heartbeat && !upstream.done()) {
@@ -340,13 +404,24 @@ private:
       }
       m_state = State::done;
       m_current.reset();
-      m_channel.end_stream();
+      end_stream();
     } else if (upstream.buffered() == 0 && now - m_last_data > m_config->request_timeout) {
       m_logger.warn("provider stream stalled; ending it", {{"upstream", m_upstream.name}});
       m_state = State::done;
       m_current.reset();
-      m_channel.end_stream();
+      end_stream();
     }
+  }
+
+  // End the client's stream, closing it properly in its family when it is translated.
+  void end_stream() {
+    if (m_translation) {
+      const std::string tail = m_translation->finish();
+      if (!tail.empty() && !m_channel.send_chunk(tail)) {
+        return;
+      }
+    }
+    m_channel.end_stream();
   }
 
   std::shared_ptr<const RuntimeConfig> m_config;
@@ -354,6 +429,7 @@ private:
   KeyPool& m_keys;
   Protocol m_protocol;
   UpstreamTransfer::Request m_outgoing;
+  std::unique_ptr<Translation> m_translation; // none: the answer passes through
   httplib::Response& m_response;
   Logger& m_logger;
   EventLoop& m_loop;
@@ -373,6 +449,63 @@ private:
   Clock::time_point m_last_data{}, m_last_write{};
   SseFraming m_framing; // where events end, for the heartbeat
 };
+
+// Return whether `query` holds the parameter `parameter` ("name=value") as written.
+bool has_query_parameter(std::string_view query, std::string_view parameter) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    if (query.substr(0, amp) == parameter) {
+      return true;
+    }
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+  }
+  return false;
+}
+
+// Read the client's request for a provider of another family. Returns nothing when `response`
+// is already the answer: a 400 naming what cannot be translated, or a token count (estimated
+// here: the provider's own counter speaks another family).
+std::unique_ptr<Translation> translate_request(const httplib::Request& request,
+                                               httplib::Response& response, Protocol protocol,
+                                               const Upstream& upstream, const std::string& model,
+                                               std::string_view path, std::string_view query) {
+  RequestSite site;
+  if (protocol == Protocol::gemini) {
+    // .../models/{model}:{action}; read_model() has checked the model segment.
+    const size_t start = path.find("/models/") + 8;
+    site.model = std::string(path.substr(start, path.find(':', start) - start));
+    site.stream = path.ends_with(":streamGenerateContent");
+    site.sse = has_query_parameter(query, "alt=sse");
+  }
+  const ir::json body = ir::json::parse(request.body, nullptr, false);
+  try {
+    if (!body.is_object()) {
+      throw std::invalid_argument("the request body is not a JSON object");
+    }
+    auto translation =
+        std::make_unique<Translation>(protocol, upstream.protocol, body, site, model);
+    if (count_tokens_route(path)) {
+      const long long tokens = estimate_tokens(translation->conversation());
+      const ir::json count = protocol == Protocol::gemini ? ir::json{{"totalTokens", tokens}}
+                                                          : ir::json{{"input_tokens", tokens}};
+      response.set_content(count.dump(), k_json_type);
+      response.set_header("x-agproxy-upstream", upstream.name);
+      response.set_header("x-agproxy-translation", translation->direction());
+      return nullptr;
+    }
+    return translation;
+  } catch (const ir::Untranslatable& e) {
+    send_error(response, protocol, ErrorKind::bad_request, "untranslatable_field",
+               "agproxy: " + std::string(e.what()) + " (field " + e.field() + "; upstream '" +
+                   upstream.name + "' speaks " + std::string(to_string(upstream.protocol)) + ")");
+  } catch (const std::exception& e) {
+    send_error(response, protocol, ErrorKind::bad_request, "invalid_request",
+               "agproxy: the request cannot be read as a " + std::string(to_string(protocol)) +
+                   " request for translation to upstream '" + upstream.name + "' (" +
+                   std::string(to_string(upstream.protocol)) + "): " + e.what());
+  }
+  return nullptr;
+}
 
 } // namespace
 
@@ -403,7 +536,9 @@ std::unique_ptr<Forward> forward_request(httplib::Request& request, httplib::Res
     answer_echo(request, response, protocol);
     return nullptr;
   }
-  const std::optional<Route> route = choose_upstream(config->upstreams, protocol, model);
+  const bool translatable = translatable_route(protocol, request.method, raw_path);
+  const std::optional<Route> route =
+      choose_upstream(config->upstreams, protocol, model, translatable);
   if (!route) {
     std::string what = model ? "model '" + *model + "'" : std::string("this request");
     if (!model && protocol != Protocol::gemini && request.method == "POST") {
@@ -413,7 +548,7 @@ std::unique_ptr<Forward> forward_request(httplib::Request& request, httplib::Res
     send_error(response, protocol, ErrorKind::not_found, "model_not_found",
                "agproxy: no upstream serves " + what + " on the " +
                    std::string(to_string(protocol)) + " routes; configured models: " +
-                   configured_models(*config, protocol) + " (proxy.upstreams in the config)");
+                   configured_models(*config) + " (proxy.upstreams in the config)");
     return nullptr;
   }
   const Upstream& upstream = config->upstreams[route->upstream];
@@ -424,31 +559,51 @@ std::unique_ptr<Forward> forward_request(httplib::Request& request, httplib::Res
   outgoing.trust = config->trust[route->upstream].get();
   outgoing.tls_verify = upstream.tls_verify;
   outgoing.proxy = upstream.proxy;
-  std::string path(raw_path);
-  outgoing.body = std::move(request.body); // (not needed here again: no copy of a large body)
-  if (route->model && model && *route->model != *model) {
-    if (protocol == Protocol::gemini) {
-      path = replace_path_model(path, *route->model);
-    } else if (auto rewritten = replace_body_model(outgoing.body, *route->model)) {
-      outgoing.body = std::move(*rewritten);
+  std::unique_ptr<Translation> translation;
+  if (upstream.protocol != protocol && translatable) {
+    translation = translate_request(request, response, protocol, upstream,
+                                    route->model.value_or(model.value_or("")), raw_path, query);
+    if (!translation) {
+      return nullptr; // answered: a 400, or a token count
     }
-  }
-  outgoing.url = join_url(upstream.base_url, path, strip_key_parameter(query));
-  // Headers the client's Connection header names are hop-by-hop too (RFC 9110 §7.6.1).
-  const std::string connection = request.get_header_value("Connection");
-  bool has_version = false;
-  for (const auto& [name, value] : request.headers) {
-    if (forwarded_request_header(name) && !list_has_token(connection, name)) {
-      outgoing.headers.emplace_back(name, value);
-      has_version = has_version || iequals(name, "anthropic-version");
+    WireRequest wire = translation->request();
+    const size_t wire_mark = wire.path.find('?');
+    outgoing.url = join_url(upstream.base_url, std::string_view(wire.path).substr(0, wire_mark),
+                            wire_mark == std::string::npos ? "" : wire.path.substr(wire_mark + 1));
+    outgoing.body = std::move(wire.body);
+    // The client's headers belong to its own family's API (anthropic-beta, OpenAI-Organization):
+    // none is passed to another family's provider.
+    outgoing.headers.emplace_back("Content-Type", "application/json");
+    if (upstream.protocol == Protocol::anthropic) {
+      outgoing.headers.emplace_back("anthropic-version", "2023-06-01");
     }
-  }
-  if (protocol == Protocol::anthropic && !has_version) {
-    outgoing.headers.emplace_back("anthropic-version", "2023-06-01");
+  } else {
+    std::string path(raw_path);
+    outgoing.body = std::move(request.body); // (not needed here again: no copy of a large body)
+    if (route->model && model && *route->model != *model) {
+      if (protocol == Protocol::gemini) {
+        path = replace_path_model(path, *route->model);
+      } else if (auto rewritten = replace_body_model(outgoing.body, *route->model)) {
+        outgoing.body = std::move(*rewritten);
+      }
+    }
+    outgoing.url = join_url(upstream.base_url, path, strip_key_parameter(query));
+    // Headers the client's Connection header names are hop-by-hop too (RFC 9110 §7.6.1).
+    const std::string connection = request.get_header_value("Connection");
+    bool has_version = false;
+    for (const auto& [name, value] : request.headers) {
+      if (forwarded_request_header(name) && !list_has_token(connection, name)) {
+        outgoing.headers.emplace_back(name, value);
+        has_version = has_version || iequals(name, "anthropic-version");
+      }
+    }
+    if (protocol == Protocol::anthropic && !has_version) {
+      outgoing.headers.emplace_back("anthropic-version", "2023-06-01");
+    }
   }
   auto forward =
       std::make_unique<ForwardImpl>(std::move(config), *route, protocol, std::move(outgoing),
-                                    response, logger, loop, owner, channel);
+                                    std::move(translation), response, logger, loop, owner, channel);
   forward->start(); // may answer at once, through the channel
   return forward;
 }

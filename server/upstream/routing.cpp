@@ -173,25 +173,45 @@ std::optional<std::string> requested_model(Protocol protocol, std::string_view p
   return read.malformed ? std::nullopt : std::move(read.model);
 }
 
+std::optional<std::string> map_model(const Upstream& upstream, std::string_view model) {
+  const std::pair<std::string, std::string>* best = nullptr;
+  size_t best_literals = 0;
+  for (const auto& entry : upstream.model_map) {
+    const std::string& alias = entry.first;
+    if (alias == model) {
+      return entry.second;
+    }
+    if (alias.find_first_of("*?") == std::string::npos || !glob_match(alias, model)) {
+      continue;
+    }
+    const size_t literals = static_cast<size_t>(
+        std::count_if(alias.begin(), alias.end(), [](char c) { return c != '*' && c != '?'; }));
+    if (!best || literals > best_literals) {
+      best = &entry;
+      best_literals = literals;
+    }
+  }
+  return best ? std::optional<std::string>(best->second) : std::nullopt;
+}
+
 std::optional<Route> choose_upstream(const std::vector<Upstream>& upstreams, Protocol protocol,
-                                     const std::optional<std::string>& model) {
+                                     const std::optional<std::string>& model, bool translatable) {
   for (size_t i = 0; i < upstreams.size(); ++i) {
     const Upstream& upstream = upstreams[i];
-    if (upstream.protocol != protocol) {
+    const bool own_family = same_family(upstream.protocol, protocol);
+    if (!own_family && !translatable) {
       continue;
     }
     if (!model) {
-      if (upstream.models.empty()) {
+      if (own_family && upstream.models.empty()) {
         return Route{i, std::nullopt};
       }
       continue;
     }
-    for (const auto& [alias, real] : upstream.model_map) {
-      if (alias == *model) {
-        return Route{i, real};
-      }
+    if (std::optional<std::string> real = map_model(upstream, *model)) {
+      return Route{i, std::move(real)};
     }
-    if (upstream.models.empty() ||
+    if ((own_family && upstream.models.empty()) ||
         std::any_of(upstream.models.begin(), upstream.models.end(),
                     [&](const std::string& pattern) { return glob_match(pattern, *model); })) {
       return Route{i, model};
@@ -290,6 +310,7 @@ std::pair<std::string, std::string> credential_header(Protocol protocol, const s
   case Protocol::gemini:
     return {"x-goog-api-key", key};
   case Protocol::openai:
+  case Protocol::openai_responses:
     break;
   }
   return {"Authorization", "Bearer " + key};

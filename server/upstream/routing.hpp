@@ -41,12 +41,19 @@ struct Route {
   std::optional<std::string> model; // after model_map; nothing when the request names none
 };
 
-// Return the first upstream of `protocol` that serves `model` (its model_map aliases, then its
-// globs; an upstream without globs serves every model), or nothing. A request that names no model
-// goes only to an upstream without globs: one that restricts its models is never reached
-// without a model check.
+// Return the real model `upstream` maps `model` to (model_map: an exact key wins, then the glob
+// key with the most literal characters, then file order), or nothing.
+std::optional<std::string> map_model(const Upstream& upstream, std::string_view model);
+
+// Return the first upstream, in file order, that serves `model` on `protocol`'s routes: its
+// model_map keys, then its `models` globs; an upstream without `models` serves every model asked
+// on its own family's routes (DESIGN §6). Upstreams of other families are considered only when
+// the request is `translatable` (a generation request agproxy can translate). A request that names
+// no model goes only to an upstream of its family without `models`: one that restricts its models
+// is never reached without a model check.
 std::optional<Route> choose_upstream(const std::vector<Upstream>& upstreams, Protocol protocol,
-                                     const std::optional<std::string>& model);
+                                     const std::optional<std::string>& model,
+                                     bool translatable = false);
 
 // Return `path` with the Gemini model segment replaced by `model`.
 std::string replace_path_model(std::string_view path, std::string_view model);

@@ -7,4 +7,4 @@ if [[ ! -d node_modules ]]; then
   echo "SKIP: the SDKs are not installed; run: npm ci --prefix tests/sdk (./bootstrap test does)"
   exit 77
 fi
-exec node --test --test-concurrency=1 sdk.test.mjs
+exec node --test --test-concurrency=1 sdk.test.mjs translate.test.mjs

@@ -2,13 +2,13 @@
 // Needs AGPROXY_BINARY and AGPROXY_FAKE_PROVIDER (paths to the built binaries); CTest sets both.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI } from "@google/genai";
+import { received, recorded, startProvider, startProxy, stopAll } from "./harness.mjs";
 
 // Canaries: the proxy key and the provider keys must never show in the proxy's log or in anything
 // a client receives (the last test checks both).
@@ -20,43 +20,13 @@ const PROVIDER_KEYS = {
 };
 const CANARIES = [PROXY_KEY, ...Object.values(PROVIDER_KEYS)];
 const WRONG_KEY = "sk-ffffffffffffffffffffffffffffffff";
-const children = [];
-// Everything the child processes printed and the SDKs returned, for the canary check.
-let transcript = "";
-function received(value) {
-  transcript += (typeof value === "string" ? value : JSON.stringify(value)) + "\n";
-  return value;
-}
 let dir;
 let proxyUrl;
 let providerUrl;
 
-// Start `command` and resolve with the first match of `pattern` in its output.
-function startAndWait(command, args, pattern, env = {}) {
-  const child = spawn(command, args, { env: { PATH: process.env.PATH, HOME: dir, ...env } });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let output = "";
-    const timer = setTimeout(() => reject(new Error(`${command} did not start:\n${output}`)), 10000);
-    const onData = (data) => {
-      output += data;
-      transcript += data;
-      const match = output.match(pattern);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", (code) => reject(new Error(`${command} exited (${code}):\n${output}`)));
-  });
-}
-
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "agproxy-sdk-"));
-  providerUrl = await startAndWait(process.env.AGPROXY_FAKE_PROVIDER, [],
-                                   /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+  providerUrl = await startProvider(dir);
   const config = join(dir, "config.json");
   writeFileSync(config, JSON.stringify({
     proxy: {
@@ -69,16 +39,11 @@ before(async () => {
       ],
     },
   }));
-  const port = await startAndWait(process.env.AGPROXY_BINARY,
-                                  ["serve", "--config", config, "--port", "0"],
-                                  /listening on http:\/\/127\.0\.0\.1:(\d+)/);
-  proxyUrl = `http://127.0.0.1:${port}`;
+  proxyUrl = await startProxy(config, dir);
 });
 
 after(() => {
-  for (const child of children) {
-    child.kill("SIGTERM");
-  }
+  stopAll();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -175,6 +140,7 @@ test("the provider saw its own keys, never the proxy key", async () => {
 });
 
 test("secrets: no canary key in the proxy's log or in anything the SDKs received", () => {
+  const transcript = recorded();
   assert.ok(transcript.includes("listening on"), "the proxy's log was captured");
   assert.ok(transcript.includes("hello claude"), "the SDKs' answers were captured");
   for (const canary of CANARIES) {

@@ -1,0 +1,204 @@
+// Translation between API families through the real binary (DESIGN §6): what the provider got,
+// what the client got back, and the errors, against the fake provider on a loopback port.
+#include "tests/fake_provider.hpp"
+#include "tests/support.hpp"
+
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+using namespace agproxy::test;
+using nlohmann::json;
+
+namespace {
+
+json upstream(const std::string& name, const std::string& protocol, const std::string& url,
+              const std::string& key, std::vector<std::string> models) {
+  return {{"name", name},
+          {"protocol", protocol},
+          {"base_url", url},
+          {"api_keys", {key}},
+          {"models", std::move(models)}};
+}
+
+struct Gateway {
+  TempDir dir;
+  std::unique_ptr<ServeProcess> server;
+
+  explicit Gateway(const json& upstreams) {
+    write_text(
+        dir.file("c.json"),
+        json{{"proxy", {{"auth_mode", "strict"}, {"api_key", k_key}, {"upstreams", upstreams}}}}
+            .dump());
+    server = std::make_unique<ServeProcess>(
+        std::vector<std::string>{"--config", dir.file("c.json")}, Env{});
+  }
+  httplib::Result post(const std::string& path, const json& body) const {
+    httplib::Client c("127.0.0.1", server->port());
+    c.set_read_timeout(15, 0);
+    return c.Post(path, {{"Authorization", std::string("Bearer ") + k_key}}, body.dump(),
+                  "application/json");
+  }
+};
+
+json anthropic_request(const std::string& model, const json& content) {
+  return {{"model", model},
+          {"max_tokens", 100},
+          {"messages", json::array({{{"role", "user"}, {"content", content}}})}};
+}
+
+} // namespace
+
+TEST_CASE("translate: anthropic client, openai provider: request and answer rewritten") {
+  FakeProvider provider;
+  Gateway gateway(
+      json::array({upstream("oa", "openai", provider.url(), k_provider_canary, {"gpt-*"})}));
+  json request = anthropic_request("gpt-4o", "hello across families");
+  request["system"] = "Be brief.";
+  request["metadata"] = {{"user_id", "u-1"}}; // tunes nothing the provider needs: dropped
+  const auto answer = gateway.post("/v1/messages?beta=true", request);
+  REQUIRE(answer);
+  CHECK(answer->status == 200);
+  CHECK(answer->get_header_value("x-agproxy-translation") == "anthropic->openai");
+  CHECK(answer->get_header_value("x-agproxy-upstream") == "oa");
+  const json body = json::parse(answer->body);
+  CHECK(body["type"] == "message");
+  CHECK(body["content"][0]["text"] == "hello across families");
+  CHECK(body["stop_reason"] == "end_turn");
+
+  const auto seen = provider.requests();
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].path == "/v1/chat/completions");
+  CHECK(seen[0].query.empty()); // ?beta=true is Anthropic's
+  CHECK(seen[0].headers.at("authorization") == std::string("Bearer ") + k_provider_canary);
+  CHECK_FALSE(seen[0].headers.contains("x-api-key"));
+  CHECK_FALSE(seen[0].headers.contains("anthropic-version"));
+  const json sent = json::parse(seen[0].body);
+  CHECK(sent["model"] == "gpt-4o");
+  CHECK(sent["messages"][0] == json{{"role", "system"}, {"content", "Be brief."}});
+  CHECK(sent["messages"][1]["content"] == "hello across families");
+  CHECK(sent["max_tokens"] == 100);
+  CHECK_FALSE(sent.contains("metadata"));
+}
+
+TEST_CASE("translate: provider errors keep their status and come in the client's shape") {
+  FakeProvider provider;
+  Gateway gateway(
+      json::array({upstream("refusing", "openai", provider.url(), k_refused_canary, {"gpt-*"}),
+                   upstream("failing", "gemini", provider.url(), k_failing_canary, {"gemini-*"})}));
+  // The provider's 401: its message, the Anthropic shape, and not agproxy's realm.
+  auto answer = gateway.post("/v1/messages", anthropic_request("gpt-4o", "x"));
+  REQUIRE(answer);
+  CHECK(answer->status == 401);
+  CHECK(answer->get_header_value("WWW-Authenticate").find("agproxy") == std::string::npos);
+  json body = json::parse(answer->body);
+  CHECK(body["type"] == "error");
+  CHECK(body["error"]["type"] == "authentication_error");
+  CHECK(body["error"]["message"] == "Incorrect API key provided");
+  // A 500 from a Gemini provider to an OpenAI client.
+  answer = gateway.post("/v1/chat/completions",
+                        {{"model", "gemini-2.5-flash"},
+                         {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}});
+  REQUIRE(answer);
+  CHECK(answer->status == 500);
+  body = json::parse(answer->body);
+  CHECK(body["error"]["message"] == "internal");
+  CHECK(body["error"]["type"] == "server_error");
+}
+
+TEST_CASE("translate: what cannot be carried is a 400 naming the field") {
+  FakeProvider provider;
+  Gateway gateway(
+      json::array({upstream("oa", "openai", provider.url(), k_provider_canary, {"gpt-*"}),
+                   upstream("an", "anthropic", provider.url(), k_provider_canary, {"claude-*"})}));
+  auto answer = gateway.post("/v1/chat/completions",
+                             {{"model", "claude-x"},
+                              {"n", 3},
+                              {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}});
+  REQUIRE(answer);
+  CHECK(answer->status == 400);
+  json body = json::parse(answer->body);
+  CHECK(body["error"]["code"] == "untranslatable_field");
+  CHECK(contains(body["error"]["message"], "field n;"));
+  CHECK(contains(body["error"]["message"], "upstream 'an' speaks anthropic"));
+  // The Responses API's server-side conversations cannot reach another family's provider.
+  answer = gateway.post(
+      "/v1/responses", {{"model", "claude-x"}, {"input", "x"}, {"previous_response_id", "resp_1"}});
+  REQUIRE(answer);
+  CHECK(answer->status == 400);
+  body = json::parse(answer->body);
+  CHECK(contains(body["error"]["message"], "previous_response_id"));
+  CHECK(provider.requests().empty());
+}
+
+TEST_CASE("translate: token counts for another family's provider are estimated here") {
+  FakeProvider provider;
+  Gateway gateway(
+      json::array({upstream("ge", "gemini", provider.url(), k_provider_canary, {"gemini-*"})}));
+  const auto answer = gateway.post("/v1/messages/count_tokens",
+                                   anthropic_request("gemini-2.5-pro", std::string(400, 'a')));
+  REQUIRE(answer);
+  CHECK(answer->status == 200);
+  CHECK(answer->get_header_value("x-agproxy-translation") == "anthropic->gemini");
+  const long long tokens = json::parse(answer->body)["input_tokens"].get<long long>();
+  CHECK(tokens >= 100);
+  CHECK(tokens < 200);
+  CHECK(provider.requests().empty());
+}
+
+TEST_CASE("translate: an answer that is not the provider family's is a 502") {
+  FakeProvider provider;
+  Gateway gateway(
+      json::array({upstream("an", "anthropic", provider.url(), k_provider_canary, {"big-*"})}));
+  const auto answer = gateway.post(
+      "/v1/chat/completions",
+      {{"model", "big-100"}, {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}});
+  REQUIRE(answer);
+  CHECK(answer->status == 502);
+  const json body = json::parse(answer->body);
+  CHECK(body["error"]["code"] == "upstream_bad_answer");
+  CHECK(contains(body["error"]["message"], "upstream 'an'"));
+}
+
+TEST_CASE("translate: a streamed answer is rewritten event by event") {
+  FakeProvider provider;
+  Gateway gateway(
+      json::array({upstream("ge", "gemini", provider.url(), k_provider_canary, {"gemini-*"})}));
+  json request = {{"model", "gemini-2.5-flash"},
+                  {"stream", true},
+                  {"messages", json::array({{{"role", "user"}, {"content", "stream me"}}})}};
+  const auto answer = gateway.post("/v1/chat/completions", request);
+  REQUIRE(answer);
+  CHECK(answer->status == 200);
+  CHECK(answer->get_header_value("Content-Type") == "text/event-stream");
+  CHECK(answer->get_header_value("x-agproxy-translation") == "openai->gemini");
+  std::string text;
+  bool done = false;
+  size_t start = 0;
+  while (start < answer->body.size()) {
+    const size_t end = answer->body.find("\n\n", start);
+    REQUIRE(end != std::string::npos);
+    const std::string event = answer->body.substr(start, end - start);
+    start = end + 2;
+    if (event.starts_with(":")) {
+      continue; // a heartbeat
+    }
+    REQUIRE(event.starts_with("data: "));
+    if (event == "data: [DONE]") {
+      done = true;
+      continue;
+    }
+    const json chunk = json::parse(event.substr(6));
+    CHECK(chunk["object"] == "chat.completion.chunk");
+    if (!chunk["choices"].empty() && chunk["choices"][0]["delta"].contains("content")) {
+      text += chunk["choices"][0]["delta"]["content"].get<std::string>();
+    }
+  }
+  CHECK(done);
+  CHECK(text == "stream me");
+  const auto seen = provider.requests();
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent");
+  CHECK(seen[0].query == "alt=sse");
+  CHECK(seen[0].headers.at("x-goog-api-key") == k_provider_canary);
+}
