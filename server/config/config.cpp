@@ -150,12 +150,14 @@ Upstream parse_upstream(const Source& source, const std::string& field, const js
   }
   const json* protocol = member(value, "protocol");
   if (!protocol) {
-    source.fail(field + ".protocol", "missing; use one of openai, openai-responses, anthropic, gemini");
+    source.fail(field + ".protocol",
+                "missing; use one of openai, openai-responses, anthropic, gemini");
   }
   auto parsed = parse_protocol(string_value(source, field + ".protocol", *protocol));
   if (!parsed) {
     source.fail(field + ".protocol",
-                show(*protocol) + " is not a protocol; use one of openai, openai-responses, anthropic, gemini");
+                show(*protocol) +
+                    " is not a protocol; use one of openai, openai-responses, anthropic, gemini");
   }
   upstream.protocol = *parsed;
   const json* base_url = member(value, "base_url");
