@@ -503,7 +503,7 @@ TEST_CASE("anthropic: read_request rejects bodies that are not requests") {
       json::object(),
       {{"model", "m"}, {"messages", "hi"}},
       {{"model", 5}, {"messages", json::array()}},
-      {{"model", "m"}, {"messages", {{{"role", "system"}, {"content", "x"}}}}},
+      {{"model", "m"}, {"messages", {{{"role", "tool"}, {"content", "x"}}}}},
       {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", 5}}}}},
       {{"model", "m"}, {"messages", {{{"role", "user"}}}}},
       {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", {5}}}}}},
@@ -1036,4 +1036,21 @@ TEST_CASE("anthropic: read_error_message") {
   CHECK(family().read_error_message(json::object()).empty());
   CHECK(family().read_error_message(json::array()).empty());
   CHECK(family().read_error_message({{"error", "plain"}}).empty());
+}
+
+TEST_CASE(
+    "anthropic: messages of role system (Claude Code's environment notes) join the system text") {
+  const ir::Conversation conversation = read(json::parse(R"({
+    "model": "claude-sonnet-4-5", "max_tokens": 32000, "system": "You are Claude Code.",
+    "messages": [
+      {"role": "user", "content": [{"type": "text", "text": "<system-reminder>r</system-reminder>"},
+                                   {"type": "text", "text": "hello"}]},
+      {"role": "system", "content": "Working directory: /w"},
+      {"role": "system", "content": [{"type": "text", "text": "Platform: linux"}]}
+    ]})"));
+  CHECK(conversation.system == "You are Claude Code.\n\nWorking directory: /w\n\nPlatform: linux");
+  REQUIRE(conversation.messages.size() == 1);
+  CHECK(conversation.messages[0].role == ir::Role::user);
+  CHECK(ir::joined_text(conversation.messages[0].parts) ==
+        "<system-reminder>r</system-reminder>hello");
 }

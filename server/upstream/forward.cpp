@@ -500,9 +500,10 @@ std::unique_ptr<Translation> translate_request(const httplib::Request& request,
                    upstream.name + "' speaks " + std::string(to_string(upstream.protocol)) + ")");
   } catch (const std::exception& e) {
     send_error(response, protocol, ErrorKind::bad_request, "invalid_request",
-               "agproxy: the request cannot be read as a " + std::string(to_string(protocol)) +
-                   " request for translation to upstream '" + upstream.name + "' (" +
-                   std::string(to_string(upstream.protocol)) + "): " + e.what());
+               "agproxy: the request cannot be read as a request of the " +
+                   std::string(to_string(protocol)) + " family for translation to upstream '" +
+                   upstream.name + "' (" + std::string(to_string(upstream.protocol)) +
+                   "): " + e.what());
   }
   return nullptr;
 }

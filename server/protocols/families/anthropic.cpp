@@ -387,7 +387,9 @@ std::string read_system(const json& body) {
   return text;
 }
 
-std::vector<ir::Message> read_messages(const json& body) {
+// Claude Code puts its environment notes in messages of role "system" after the user's turn;
+// they are instructions, and go to the conversation's system text (`system`).
+std::vector<ir::Message> read_messages(const json& body, std::string& system) {
   const json* messages = member(body, "messages");
   if (messages == nullptr || !messages->is_array()) {
     malformed("messages", "is not an array");
@@ -402,6 +404,16 @@ std::vector<ir::Message> read_messages(const json& body) {
     }
     ir::Message read;
     const std::string role = string_member(message, "role", where);
+    if (role == "system") {
+      const json* content = member(message, "content");
+      const std::string text = content == nullptr     ? std::string()
+                               : content->is_string() ? content->get<std::string>()
+                                                      : read_system(json{{"system", *content}});
+      if (!text.empty()) {
+        system += (system.empty() ? "" : "\n\n") + text;
+      }
+      continue;
+    }
     if (role == "assistant") {
       read.role = ir::Role::assistant;
     } else if (role != "user") {
@@ -1195,7 +1207,7 @@ public:
       conversation.model = site.model;
     }
     conversation.system = read_system(body);
-    conversation.messages = read_messages(body);
+    conversation.messages = read_messages(body, conversation.system);
     conversation.tools = read_tools(body);
     read_tool_choice(body, conversation);
     conversation.max_tokens = integer_member(body, "max_tokens", "");
