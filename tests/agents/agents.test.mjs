@@ -3,10 +3,11 @@
 // call of the agent's own file-reading tool on marker.txt, the agent runs it and sends the result back,
 // and the fake answers `TOOL_RESULT_SEEN: <result>`. A combination passes when the agent's final
 // output shows that text with the marker's random token, the provider saw the turn on its own
-// protocol's path with its own key, and no key leaked.
+// protocol's path with its own key, and no key leaked. The "echo" column has no upstream at all:
+// the built-in agproxy-echo model must say the prompt's token back, the provider seeing nothing.
 //
 // Environment: AGPROXY_BINARY, AGPROXY_FAKE_PROVIDER (CTest sets both; a .mjs provider runs under
-// node), optional AGENTS="claude codex gemini", UPSTREAMS="anthropic openai openai-responses gemini",
+// node), optional AGENTS="claude codex gemini", UPSTREAMS="anthropic openai openai-responses gemini echo",
 // AGENT_TIMEOUT (seconds per agent run, default 120), AGENTS_DIRECT=1 (no agproxy: each agent talks
 // to the provider of its own family, to tell an agent or fake-provider problem from a proxy one),
 // AGENTS_KEEP=1 (keep the temporary directories and print where they are), AGENTS_VERBOSE=1 (the
@@ -29,7 +30,9 @@ const PROVIDER_KEY = `sk-fake-provider-key-canary-${randomBytes(4).toString("hex
 const CANARIES = [PROXY_KEY, PROVIDER_KEY];
 
 const ALL_AGENTS = ["claude", "codex", "gemini"];
-const ALL_UPSTREAMS = ["anthropic", "openai", "openai-responses", "gemini"];
+// "echo": no upstream at all; the built-in agproxy-echo model answers (DESIGN §6), as for a user
+// trying an agent before adding a provider.
+const ALL_UPSTREAMS = ["anthropic", "openai", "openai-responses", "gemini", "echo"];
 const words = (value, all) => (value ?? all.join(" ")).split(/[\s,]+/).filter(Boolean);
 const selectedAgents = words(process.env.AGENTS, ALL_AGENTS);
 const selectedUpstreams = words(process.env.UPSTREAMS, ALL_UPSTREAMS);
@@ -67,12 +70,12 @@ const AGENTS = {
   claude: {
     family: "anthropic",
     tool: (work) => `Read ${JSON.stringify({ file_path: join(work, "marker.txt") })}`,
-    env: (url) => ({
+    env: (url, model) => ({
       ANTHROPIC_BASE_URL: url,
       ANTHROPIC_API_KEY: PROXY_KEY, // only one of ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN (README)
       // Background calls (titles, summaries) go to a scripted model too, never to a real one.
-      ANTHROPIC_DEFAULT_HAIKU_MODEL: "scripted-claude",
-      ANTHROPIC_SMALL_FAST_MODEL: "scripted-claude",
+      ANTHROPIC_DEFAULT_HAIKU_MODEL: model,
+      ANTHROPIC_SMALL_FAST_MODEL: model,
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
       DISABLE_AUTOUPDATER: "1",
       DISABLE_TELEMETRY: "1",
@@ -82,17 +85,17 @@ const AGENTS = {
     setup: () => {},
     // As root Claude Code refuses --dangerously-skip-permissions; --allowedTools Read is enough
     // for its Read tool to run headless.
-    command: (prompt) => [bin("claude"), ["-p", prompt, "--model", "scripted-claude", "--allowedTools", "Read",
+    command: (prompt, work, model) => [bin("claude"), ["-p", prompt, "--model", model, "--allowedTools", "Read",
                                           "--output-format", "text", "--no-session-persistence"]],
   },
   codex: {
     family: "openai-responses",
     tool: () => `exec_command ${JSON.stringify({ cmd: "cat marker.txt" })}`,
     env: () => ({ AGPROXY_KEY: PROXY_KEY }),
-    setup: (home, url) => {
+    setup: (home, url, model) => {
       mkdirSync(join(home, ".codex"), { recursive: true });
       writeFileSync(join(home, ".codex", "config.toml"), [
-        `model = "scripted-codex"`,
+        `model = "${model}"`,
         `model_provider = "agproxy"`,
         `check_for_update_on_startup = false`,
         ``,
@@ -146,7 +149,7 @@ const AGENTS = {
       }, null, 2));
     },
     // read_file needs no confirmation in the default approval mode, so no --yolo.
-    command: (prompt) => [bin("gemini"), ["-p", prompt, "-m", "scripted-gemini", "--output-format", "text"]],
+    command: (prompt, work, model) => [bin("gemini"), ["-p", prompt, "-m", model, "--output-format", "text"]],
   },
 };
 
@@ -292,6 +295,7 @@ async function runOne(agentName, upstream) {
   const agent = AGENTS[agentName];
   const began = Date.now();
   const result = { agent: agentName, upstream, ok: false, seconds: 0, why: [], details: [] };
+  const echo = upstream === "echo";
   const root = mkdtempSync(join(tmpdir(), `agproxy-agents-${agentName}-${upstream}-`));
   roots.add(root);
   const home = join(root, "home");
@@ -314,10 +318,10 @@ async function runOne(agentName, upstream) {
           allow_lan_access: false,
           auth_mode: "strict",
           api_key: PROXY_KEY,
-          echo_model: false,
+          echo_model: echo,
           request_timeout: TIMEOUT_S,
-          upstreams: [{ name: `fake-${upstream}`, protocol: upstream, base_url: providerUrl,
-                        api_keys: [PROVIDER_KEY], models: ["scripted*"] }],
+          upstreams: echo ? [] : [{ name: `fake-${upstream}`, protocol: upstream, base_url: providerUrl,
+                                    api_keys: [PROVIDER_KEY], models: ["scripted*"] }],
         },
       }, null, 2), { mode: 0o600 });
       proxy = start(process.env.AGPROXY_BINARY, ["serve", "--config", config, "--port", "0", "--workers", "1"],
@@ -325,9 +329,12 @@ async function runOne(agentName, upstream) {
       const port = await waitFor(proxy, /listening on http:\/\/127\.0\.0\.1:(\d+)/, "agproxy");
       agentUrl = `http://127.0.0.1:${port}`;
     }
-    agent.setup(home, agentUrl);
-    const prompt = `Read the file marker.txt and tell me what it says.\nCALL_TOOL ${agent.tool(work)}`;
-    const [command, args] = agent.command(prompt, work);
+    const model = echo ? "agproxy-echo" : `scripted-${agentName}`;
+    agent.setup(home, agentUrl, model);
+    // The echo model says the prompt back, token included; a scripted one calls the agent's tool.
+    const prompt = echo ? `Say this back: ${token}`
+                        : `Read the file marker.txt and tell me what it says.\nCALL_TOOL ${agent.tool(work)}`;
+    const [command, args] = agent.command(prompt, work, model);
     const env = {
       PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`,
       HOME: home,
@@ -336,7 +343,7 @@ async function runOne(agentName, upstream) {
       TERM: "dumb",
       NO_COLOR: "1",
       TMPDIR: tmpdir(),
-      ...agent.env(agentUrl),
+      ...agent.env(agentUrl, model),
     };
     // `timeout` bounds the run (its own process group: the agent's children go with it); the node
     // timer is the backstop.
@@ -362,11 +369,14 @@ async function runOne(agentName, upstream) {
     }
 
     const seen = await (await fetch(`${providerUrl}/_fake/requests`)).json();
-    const onPath = seen.filter((request) => UPSTREAM_PATH[DIRECT ? agent.family : upstream].test(request.path));
+    const onPath = echo ? [] : seen.filter((request) => UPSTREAM_PATH[DIRECT ? agent.family : upstream].test(request.path));
     const finalText = run.stdoutText;
     if (proxyDied) result.why.push(`agproxy died during the run (${proxyDied})`);
     else if (code !== 0) result.why.push(code === 124 || code === 137 || code === "SIGTERM" ? `timed out after ${TIMEOUT_S} s` : `exit ${code}`);
-    if (!proxyDied) {
+    if (!proxyDied && echo) {
+      if (!finalText.includes(token)) result.why.push("the echoed token is not in the final output");
+      if (seen.length > 0) result.why.push(`the provider saw ${seen.length} request(s) (want none)`);
+    } else if (!proxyDied) {
       if (!finalText.includes("TOOL_RESULT_SEEN")) result.why.push("no TOOL_RESULT_SEEN in the final output");
       if (!finalText.includes(token)) result.why.push("marker token not in the final output");
       if (onPath.length < 2) result.why.push(`provider saw ${onPath.length} request(s) on its path (want >= 2)`);
