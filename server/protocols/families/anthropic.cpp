@@ -1,6 +1,7 @@
 // The Anthropic Messages family (POST /v1/messages): requests, answers and event streams read into
 // and written from the shared representation (ir.hpp).
 
+#include "server/protocols/families/wire.hpp"
 #include "server/protocols/family.hpp"
 #include "server/protocols/sse.hpp"
 
@@ -15,6 +16,11 @@
 namespace agproxy {
 
 namespace {
+
+using wire::arguments_object;
+using wire::dump;
+using wire::member;
+using wire::valid_utf8;
 
 using ir::json;
 
@@ -40,64 +46,9 @@ constexpr const char* k_schema_name = "response";
 // Anthropic has no JSON mode without a schema; this instruction is the documented substitute.
 constexpr const char* k_json_object_instruction = "Respond with a single JSON object.";
 
-std::string dump(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-// Return `bytes` with every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD:
-// nlohmann rejects such JSON whole, and one bad byte from a provider must not lose a delta.
-std::string valid_utf8(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size());
-  size_t i = 0;
-  while (i < bytes.size()) {
-    const auto byte = [&](size_t at) {
-      return static_cast<unsigned char>(bytes[at]);
-    };
-    const unsigned char lead = byte(i);
-    size_t length = 0;
-    unsigned char low = 0x80, high = 0xBF; // the range of the second byte
-    if (lead < 0x80) {
-      length = 1;
-    } else if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      low = lead == 0xE0 ? 0xA0 : 0x80;  // no overlong forms
-      high = lead == 0xED ? 0x9F : 0xBF; // no surrogates
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      low = lead == 0xF0 ? 0x90 : 0x80;
-      high = lead == 0xF4 ? 0x8F : 0xBF; // nothing above U+10FFFF
-    }
-    bool valid = length > 0 && i + length <= bytes.size();
-    for (size_t k = 1; valid && k < length; ++k) {
-      valid = k == 1 ? byte(i + k) >= low && byte(i + k) <= high
-                     : byte(i + k) >= 0x80 && byte(i + k) <= 0xBF;
-    }
-    if (valid) {
-      out.append(bytes.substr(i, length));
-      i += length;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
-}
-
 // Return a new message id ("msg_" and 24 random letters and digits).
 std::string make_message_id() {
-  return "msg_" + ir::make_call_id().substr(std::string_view("call_").size());
-}
-
-// Return member `key` of `object`, or nullptr when it is absent or null.
-const json* member(const json& object, const char* key) {
-  if (!object.is_object()) {
-    return nullptr;
-  }
-  const auto it = object.find(key);
-  return it == object.end() || it->is_null() ? nullptr : &*it;
+  return wire::make_id("msg_");
 }
 
 [[noreturn]] void malformed(const std::string& field, const char* what) {
@@ -248,13 +199,6 @@ std::string error_type_of_status(int status) {
   default:
     return "api_error";
   }
-}
-
-// Return `arguments` as the JSON object Anthropic requires for tool_use input; arguments that are
-// not one (a model that produced broken JSON) become {} rather than a request Anthropic rejects.
-json arguments_object(const std::string& arguments) {
-  json input = json::parse(valid_utf8(arguments), nullptr, false);
-  return input.is_object() ? input : json::object();
 }
 
 ir::Event make_event(ir::Event::Kind kind, size_t index = 0) {

@@ -2,6 +2,7 @@
 // speak it. Gemini has no tool call ids (we make them up), carries thoughtSignatures on parts,
 // takes only an OpenAPI subset of JSON Schema, and streams a call's arguments whole.
 
+#include "server/protocols/families/wire.hpp"
 #include "server/protocols/family.hpp"
 #include "server/protocols/sse.hpp"
 
@@ -14,6 +15,10 @@
 namespace agproxy {
 
 namespace {
+
+using wire::arguments_object;
+using wire::dump;
+using wire::valid_utf8;
 
 using ir::json;
 
@@ -30,44 +35,6 @@ constexpr int k_max_schema_nodes = 10000;
 constexpr long long k_budget_low = 1024;
 constexpr long long k_budget_medium = 8192;
 constexpr long long k_budget_high = 24576;
-
-std::string dump(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-// Return `text` with every byte that is not part of valid UTF-8 replaced by U+FFFD, so that a
-// provider's stray bytes cost a character rather than the whole chunk.
-std::string repaired_utf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    const size_t length = byte < 0x80           ? 1
-                          : (byte >> 5) == 0x6  ? 2
-                          : (byte >> 4) == 0xE  ? 3
-                          : (byte >> 3) == 0x1E ? 4
-                                                : 0;
-    bool valid =
-        length != 0 && i + length <= text.size() && byte != 0xC0 && byte != 0xC1 && byte <= 0xF4;
-    for (size_t k = 1; valid && k < length; ++k) {
-      valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
-    }
-    if (valid && length > 2) {
-      const auto next = static_cast<unsigned char>(text[i + 1]);
-      valid = !(byte == 0xE0 && next < 0xA0) && !(byte == 0xED && next >= 0xA0) &&
-              !(byte == 0xF0 && next < 0x90) && !(byte == 0xF4 && next >= 0x90);
-    }
-    if (valid) {
-      out.append(text.substr(i, length));
-      i += length;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
-}
 
 // Return `object[key]` as a string, or "" when it is absent or not a string.
 std::string string_at(const json& object, const char* key) {
@@ -517,13 +484,6 @@ json usage_metadata(const ir::Usage& usage) {
     out["cachedContentTokenCount"] = usage.cached;
   }
   return out;
-}
-
-// Return a tool call's arguments as the object Gemini's functionCall.args takes ({} when they are
-// not a JSON object).
-json arguments_object(const std::string& arguments) {
-  json args = json::parse(arguments, nullptr, false);
-  return args.is_object() ? args : json::object();
 }
 
 // Return a functionCall part. Answers carry the id so that the client sends it back with the
@@ -1048,7 +1008,7 @@ private:
     }
     json body = json::parse(data, nullptr, false);
     if (body.is_discarded()) {
-      body = json::parse(repaired_utf8(data), nullptr, false);
+      body = json::parse(valid_utf8(data), nullptr, false);
     }
     if (body.is_discarded()) {
       fail(502, "the Gemini stream carried an event that is not JSON", out);

@@ -2,6 +2,7 @@
 // (Ollama, vLLM, llama.cpp, DeepSeek, OpenRouter): reader and writer around the shared
 // representation.
 
+#include "server/protocols/families/wire.hpp"
 #include "server/protocols/family.hpp"
 #include "server/protocols/sse.hpp"
 
@@ -21,25 +22,14 @@ namespace agproxy {
 
 namespace {
 
+using wire::dump;
+using wire::member;
+using wire::valid_utf8;
+
 using ir::json;
 
 constexpr std::string_view k_path = "/v1/chat/completions";
 constexpr std::string_view k_done = "[DONE]";
-
-// Return the JSON text of `value`, never throwing on invalid UTF-8 from a provider.
-std::string dump(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-// Return member `key` of `object`, or nullptr when it is absent or null (clients send null for
-// "not set" as often as they leave a field out).
-const json* member(const json& object, const char* key) {
-  if (!object.is_object()) {
-    return nullptr;
-  }
-  const auto it = object.find(key);
-  return it == object.end() || it->is_null() ? nullptr : &*it;
-}
 
 // Return string member `key` of `object`, "" when absent; throws std::invalid_argument when it
 // is not a string.
@@ -647,55 +637,7 @@ json usage_json(const ir::Usage& usage) {
 
 // Return a new completion id in OpenAI's shape.
 std::string make_completion_id() {
-  return "chatcmpl-" + ir::make_call_id().substr(5);
-}
-
-long long now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// Return `text` with every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD:
-// the JSON parser refuses invalid UTF-8, and a provider's stray byte must not cost a whole chunk.
-std::string valid_utf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto byte = [&](size_t at) {
-      return static_cast<unsigned char>(text[at]);
-    };
-    const unsigned char lead = byte(i);
-    size_t length = 0;
-    unsigned char low = 0x80, high = 0xBF; // allowed range of the second byte
-    if (lead < 0x80) {
-      length = 1;
-    } else if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      low = lead == 0xE0 ? 0xA0 : 0x80;
-      high = lead == 0xED ? 0x9F : 0xBF;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      low = lead == 0xF0 ? 0x90 : 0x80;
-      high = lead == 0xF4 ? 0x8F : 0xBF;
-    }
-    bool valid = length > 0 && i + length <= text.size();
-    for (size_t k = 1; valid && k < length; ++k) {
-      const unsigned char c = byte(i + k);
-      valid = k == 1 ? c >= low && c <= high : c >= 0x80 && c <= 0xBF;
-    }
-    if (valid) {
-      out.append(text.substr(i, length));
-      i += length;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
+  return wire::make_id("chatcmpl-");
 }
 
 // Return the HTTP status an in-stream error body `error` stands for.
@@ -1014,7 +956,7 @@ private:
 
   std::string m_model;
   std::string m_id;
-  long long m_created = now_seconds();
+  long long m_created = wire::unix_now();
   bool m_started = false;
   bool m_done = false;
   ir::Usage m_start_usage;
@@ -1171,7 +1113,7 @@ public:
     }
     const json body = {{"id", answer.id.empty() ? make_completion_id() : answer.id},
                        {"object", "chat.completion"},
-                       {"created", now_seconds()},
+                       {"created", wire::unix_now()},
                        {"model", answer.model.empty() ? request.model : answer.model},
                        {"choices",
                         {{{"index", 0},

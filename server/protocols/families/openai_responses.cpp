@@ -2,6 +2,7 @@
 // request of input items, an answer of output items, and a stream of typed events that ends with
 // response.completed.
 
+#include "server/protocols/families/wire.hpp"
 #include "server/protocols/family.hpp"
 #include "server/protocols/sse.hpp"
 
@@ -14,6 +15,10 @@
 namespace agproxy {
 
 namespace {
+
+using wire::dump;
+using wire::member;
+using wire::valid_utf8;
 
 using ir::json;
 
@@ -38,57 +43,6 @@ constexpr std::string_view k_redacted_mark = "agproxy-redacted:";
 // followed, and their tools are dropped from the request.
 const std::set<std::string, std::less<>> k_hosted_items = {"web_search_call", "file_search_call",
                                                            "image_generation_call"};
-
-std::string dump(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-// Return `text` with every invalid UTF-8 sequence replaced by U+FFFD, so that a provider's bad
-// bytes cost one character instead of the event that carried them.
-std::string valid_utf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    size_t length = byte < 0x80           ? 1
-                    : (byte >> 5) == 0x6  ? 2
-                    : (byte >> 4) == 0xE  ? 3
-                    : (byte >> 3) == 0x1E ? 4
-                                          : 0;
-    bool ok = length != 0 && i + length <= text.size();
-    for (size_t k = 1; ok && k < length; ++k) {
-      ok = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
-    }
-    if (ok && length > 1) {
-      // Overlong forms, surrogates and code points past U+10FFFF are invalid too.
-      unsigned code = byte & (0xFF >> (length + 1));
-      for (size_t k = 1; k < length; ++k) {
-        code = (code << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
-      }
-      const unsigned minimum = length == 2 ? 0x80 : length == 3 ? 0x800 : 0x10000;
-      ok = code >= minimum && code <= 0x10FFFF && (code < 0xD800 || code > 0xDFFF);
-    }
-    if (ok) {
-      out.append(text.substr(i, length));
-      i += length;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
-}
-
-// Return the member `key` of `object`, or nullptr when `object` is no object or the member is
-// absent or null.
-const json* member(const json& object, const char* key) {
-  if (!object.is_object()) {
-    return nullptr;
-  }
-  const auto found = object.find(key);
-  return found == object.end() || found->is_null() ? nullptr : &*found;
-}
 
 // Return the member `key` of `object` when it is an object, else an empty object.
 json object_member(const json& object, const char* key) {
