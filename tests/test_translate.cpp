@@ -202,3 +202,38 @@ TEST_CASE("translate: a streamed answer is rewritten event by event") {
   CHECK(seen[0].query == "alt=sse");
   CHECK(seen[0].headers.at("x-goog-api-key") == k_provider_canary);
 }
+
+TEST_CASE("translate: model lists in each family's shape") {
+  FakeProvider provider;
+  json upstreams = json::array({upstream("ge", "gemini", provider.url(), k_provider_canary,
+                                         {"gemini-2.5-pro", "gemini-*"})});
+  upstreams[0]["model_map"] = {{"claude-*haiku*", "gemini-2.5-flash"},
+                               {"fast", "gemini-2.5-flash"}};
+  Gateway gateway(upstreams);
+  httplib::Client c("127.0.0.1", gateway.server->port());
+  const httplib::Headers key = {{"Authorization", std::string("Bearer ") + k_key}};
+  httplib::Headers anthropic = key;
+  anthropic.emplace("anthropic-version", "2023-06-01");
+  // Listed: model_map keys and models that are not globs.
+  const auto openai = c.Get("/v1/models", key);
+  REQUIRE(openai);
+  json body = json::parse(openai->body);
+  CHECK(body["object"] == "list");
+  REQUIRE(body["data"].size() == 2);
+  CHECK(body["data"][0]["id"] == "fast");
+  CHECK(body["data"][1]["id"] == "gemini-2.5-pro");
+  const auto claude = c.Get("/v1/models", anthropic);
+  REQUIRE(claude);
+  body = json::parse(claude->body);
+  REQUIRE(body["data"].size() == 2);
+  CHECK(body["data"][0]["type"] == "model");
+  CHECK(body["data"][0]["id"] == "fast");
+  CHECK(body["has_more"] == false);
+  CHECK(body["first_id"] == "fast");
+  CHECK(body["last_id"] == "gemini-2.5-pro");
+  const auto gemini = c.Get("/v1beta/models", key);
+  REQUIRE(gemini);
+  body = json::parse(gemini->body);
+  REQUIRE(body["models"].size() == 2);
+  CHECK(body["models"][1]["name"] == "models/gemini-2.5-pro");
+}
