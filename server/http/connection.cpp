@@ -31,6 +31,8 @@ constexpr size_t k_max_skipped_body = 1 << 20;
 constexpr size_t k_kept_buffer = 256 << 10;
 // Read at most this much per wake-up, so one fast sender cannot hold the loop.
 constexpr size_t k_read_quantum = 256 << 10;
+// Room reserved past a body's announced length: a model name model_map puts in its place.
+constexpr size_t k_body_room = 1 << 10;
 // Past this much unsent output, no further request is read from the connection: a client that
 // pipelines requests without reading the answers cannot make them pile up.
 constexpr size_t k_max_unsent_answers = 64 << 10;
@@ -503,8 +505,8 @@ bool Connection::parse_head() {
   }
   if (m_body_left > 0) {
     // Admitted: the announced length is taken at once (untouched pages cost no memory), so the
-    // body is not copied while it grows.
-    request.body.reserve(m_body_left);
+    // body is not copied while it grows, nor when model_map rewrites its model in place.
+    request.body.reserve(m_body_left + k_body_room);
   }
   m_state = State::body;
   m_body_start = Clock::now();

@@ -126,7 +126,7 @@ private:
     while (m_attempt < m_attempts) {
       ++m_attempt;
       const Clock::time_point now = Clock::now();
-      // The last possible attempt takes the request (a body of up to 32 MiB) instead of a copy.
+      // The last possible attempt takes the request instead of a copy (the body is shared).
       UpstreamTransfer::Request request =
           m_attempt == m_attempts ? std::move(m_outgoing) : m_outgoing;
       m_key.clear();
@@ -571,7 +571,7 @@ std::unique_ptr<Forward> forward_request(httplib::Request& request, httplib::Res
     const size_t wire_mark = wire.path.find('?');
     outgoing.url = join_url(upstream.base_url, std::string_view(wire.path).substr(0, wire_mark),
                             wire_mark == std::string::npos ? "" : wire.path.substr(wire_mark + 1));
-    outgoing.body = std::move(wire.body);
+    outgoing.body = std::make_shared<const std::string>(std::move(wire.body));
     // The client's headers belong to its own family's API (anthropic-beta, OpenAI-Organization):
     // none is passed to another family's provider.
     outgoing.headers.emplace_back("Content-Type", "application/json");
@@ -580,14 +580,15 @@ std::unique_ptr<Forward> forward_request(httplib::Request& request, httplib::Res
     }
   } else {
     std::string path(raw_path);
-    outgoing.body = std::move(request.body); // (not needed here again: no copy of a large body)
     if (route->model && model && *route->model != *model) {
       if (protocol == Protocol::gemini) {
         path = replace_path_model(path, *route->model);
-      } else if (auto rewritten = replace_body_model(outgoing.body, *route->model)) {
-        outgoing.body = std::move(*rewritten);
+      } else {
+        replace_body_model(request.body, *route->model); // in place; it is an object
       }
     }
+    // Moved, not copied: the client's request needs its body no more.
+    outgoing.body = std::make_shared<const std::string>(std::move(request.body));
     outgoing.url = join_url(upstream.base_url, path, strip_key_parameter(query));
     // Headers the client's Connection header names are hop-by-hop too (RFC 9110 §7.6.1).
     const std::string connection = request.get_header_value("Connection");

@@ -1,6 +1,7 @@
 #include "server/upstream/routing.hpp"
 
 #include "server/text.hpp"
+#include "server/upstream/json_scan.hpp"
 
 #include <algorithm>
 #include <array>
@@ -85,86 +86,14 @@ ModelRead read_model(Protocol protocol, std::string_view path, std::string_view 
   if (body.empty() || content_type.starts_with("multipart/")) {
     return {};
   }
-  // Read as events, not into a document: the body (often long chats) is only lexed, and the
-  // one value wanted is kept. As with a document, the last "model" of the top object counts.
-  class ModelReader final : public nlohmann::json_sax<nlohmann::json> {
-  public:
-    std::optional<std::string> model;
-    bool not_object = false; // the body is JSON, but not an object
-
-    bool null() override { return value(); }
-    bool boolean(bool) override { return value(); }
-    bool number_integer(number_integer_t) override { return value(); }
-    bool number_unsigned(number_unsigned_t) override { return value(); }
-    bool number_float(number_float_t, const string_t&) override { return value(); }
-    bool binary(binary_t&) override { return value(); }
-
-    bool string(string_t& text) override {
-      if (m_depth == 0) {
-        return top_level_not_object(); // the body is not an object
-      }
-      if (m_depth == 1 && m_model_key) {
-        model = std::move(text);
-        m_model_key = false;
-      }
-      return true;
-    }
-    bool start_object(std::size_t) override { return open(true); }
-    bool key(string_t& name) override {
-      m_model_key = m_depth == 1 && name == "model";
-      return true;
-    }
-    bool end_object() override { return close(); }
-    bool start_array(std::size_t) override { return open(false); }
-    bool end_array() override { return close(); }
-    bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-      return false;
-    }
-
-  private:
-    bool top_level_not_object() {
-      not_object = true;
-      return false; // stop: a top-level value that is not an object names no model
-    }
-    // A value other than a string under the "model" key replaces it, as in a document.
-    bool value() {
-      if (m_depth == 0) {
-        return top_level_not_object(); // the body is not an object
-      }
-      if (m_depth == 1 && m_model_key) {
-        model.reset(); // "model": 3 and the like
-        m_model_key = false;
-      }
-      return true;
-    }
-    bool open(bool object) {
-      if (m_depth == 0 && !object) {
-        return top_level_not_object();
-      }
-      if (m_depth == 1 && m_model_key) {
-        model.reset(); // "model": {...} or [...]
-        m_model_key = false;
-      }
-      ++m_depth;
-      return true;
-    }
-    bool close() {
-      --m_depth;
-      return true;
-    }
-    size_t m_depth = 0;
-    bool m_model_key = false;
-  };
-  ModelReader reader;
-  if (!nlohmann::json::sax_parse(body, &reader)) {
-    // A top-level value that is not an object stops the reading early: it names no model (and
-    // must still be JSON to the end).
-    if (reader.not_object && nlohmann::json::accept(body)) {
-      return {};
-    }
+  // Lexed, not parsed: a long chat's strings are not copied, and only "model" is decoded. The
+  // scan accepts exactly what nlohmann's parser does (tests/fuzz/fuzz_model_scan.cpp compares
+  // them).
+  JsonScan scan = scan_json_member(body, "model");
+  if (!scan.valid) {
     return {std::nullopt, true};
   }
-  return {std::move(reader.model), false};
+  return {std::move(scan.member), false};
 }
 
 std::optional<std::string> requested_model(Protocol protocol, std::string_view path,
@@ -229,13 +158,27 @@ std::string replace_path_model(std::string_view path, std::string_view model) {
          std::string(path.substr(start + length));
 }
 
-std::optional<std::string> replace_body_model(std::string_view body, std::string_view model) {
-  nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
-  if (!parsed.is_object()) {
-    return std::nullopt;
+bool replace_body_model(std::string& body, std::string_view model) {
+  // Spliced, not re-serialized: the rest of the body stays as the client wrote it (a document
+  // would cost several copies of a large body, reorder its keys and reformat its numbers).
+  const std::optional<JsonMemberSpans> found = find_json_member(body, "model");
+  if (!found) {
+    return false;
   }
-  parsed["model"] = model;
-  return parsed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string value =
+      nlohmann::json(model).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (found->values.empty()) {
+    const size_t open = *found->object + 1;
+    const bool empty = body[body.find_first_not_of(" \t\r\n", open)] == '}';
+    body.insert(open, "\"model\":" + value + (empty ? "" : ","));
+    return true;
+  }
+  // Every value of a duplicated key, so that no provider reads another; from the last, so that
+  // the offsets still hold.
+  for (auto span = found->values.rbegin(); span != found->values.rend(); ++span) {
+    body.replace(span->first, span->second, value);
+  }
+  return true;
 }
 
 std::string strip_key_parameter(std::string_view query) {

@@ -58,9 +58,10 @@ std::optional<Route> choose_upstream(const std::vector<Upstream>& upstreams, Pro
 // Return `path` with the Gemini model segment replaced by `model`.
 std::string replace_path_model(std::string_view path, std::string_view model);
 
-// Return `body` (JSON) with its "model" set to `model`, or nothing when the body is not a JSON
-// object.
-std::optional<std::string> replace_body_model(std::string_view body, std::string_view model);
+// Set the "model" of `body`, a JSON object, to `model` in place (each value of a duplicated key;
+// added first when there is none), every other byte as it was; return false, `body` untouched,
+// when it is not a JSON object.
+bool replace_body_model(std::string& body, std::string_view model);
 
 // Return the query string without any key=… parameter, its name compared as decoded (%6Bey is
 // key) and without regard to case: a client's key never leaves the proxy.

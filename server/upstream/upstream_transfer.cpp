@@ -197,15 +197,17 @@ void UpstreamTransfer::start(Request request, Clock::time_point deadline) {
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, verify * 2);
   curl_easy_setopt(easy, CURLOPT_PROXY_SSL_VERIFYPEER, verify);
   curl_easy_setopt(easy, CURLOPT_PROXY_SSL_VERIFYHOST, verify * 2);
+  const bool has_body = m_request.body && !m_request.body->empty();
   if (m_request.method == "HEAD") {
     curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
-  } else if (m_request.method != "GET" || !m_request.body.empty()) {
+  } else if (m_request.method != "GET" || has_body) {
     // Set even for a GET with a body, which POSTFIELDS alone would turn into a POST.
     curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, m_request.method.c_str());
   }
-  if (!m_request.body.empty() || m_request.method == "POST") {
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, m_request.body.c_str());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(m_request.body.size()));
+  if (has_body || m_request.method == "POST") {
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, has_body ? m_request.body->c_str() : "");
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE,
+                     static_cast<long>(has_body ? m_request.body->size() : 0));
   }
   curl_multi_add_handle(static_cast<CURLM*>(m_loop.multi()), easy);
 }

@@ -23,7 +23,9 @@ public:
     std::string method;
     std::string url;
     std::vector<std::pair<std::string, std::string>> headers;
-    std::string body;
+    // Shared by the attempts of one request (on the next key), so that a body of up to 32 MiB is
+    // never copied; null for none.
+    std::shared_ptr<const std::string> body;
     // What TLS connections verify against (must outlive the transfer); nothing and tls_verify
     // false: no check at all.
     const TrustStore* trust = nullptr;
