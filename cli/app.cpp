@@ -92,9 +92,9 @@ int run(int argc, char** argv) {
 
   int exit_code = k_exit_ok;
   // The command table: every command agproxy has, in the order --help lists them.
-  const std::vector<void (*)(CLI::App&, int&)> commands = {add_serve_command, add_doctor_command,
-                                                           add_key_command, add_config_command,
-                                                           add_version_command};
+  const std::vector<void (*)(CLI::App&, int&)> commands = {add_serve_command,  add_doctor_command,
+                                                           add_key_command,    add_config_command,
+                                                           add_client_command, add_version_command};
   for (auto add : commands) {
     add(app, exit_code);
   }

@@ -16,6 +16,9 @@ void add_config_command(CLI::App& app, int& exit_code);
 // Register `agproxy doctor 401` on `app`.
 void add_doctor_command(CLI::App& app, int& exit_code);
 
+// Register `agproxy client setup|show|undo` on `app`.
+void add_client_command(CLI::App& app, int& exit_code);
+
 // Register `agproxy version` on `app`.
 void add_version_command(CLI::App& app, int& exit_code);
 

@@ -35,7 +35,7 @@ _agproxy() {
 
     local candidates
     case $path in
-        "") candidates="serve doctor key config version --help --version" ;;
+        "") candidates="serve doctor key config client version --help --version" ;;
         serve) candidates="--config --port --host --allow-lan --auth-mode --api-key --workers --drain-timeout --log-level --log-format --help" ;;
         doctor) candidates="401 --help" ;;
         "doctor 401") candidates="--config --url --key -H --header --curl --probe-model --timeout --json -v --verbose --no-color --help" ;;
@@ -48,6 +48,13 @@ _agproxy() {
         "config show") candidates="--config --help" ;;
         "config validate") candidates="--config --json --help" ;;
         "config init") candidates="--config --json --force --help" ;;
+        client) candidates="setup show undo --help" ;;
+        "client setup") candidates="claude-code codex gemini-cli --dry-run --config --help" ;;
+        "client setup "*) candidates="--dry-run --config --help" ;;
+        "client show") candidates="claude-code codex gemini-cli --config --json --help" ;;
+        "client show "*) candidates="--config --json --help" ;;
+        "client undo") candidates="claude-code codex gemini-cli --help" ;;
+        "client undo "*) candidates="--help" ;;
         version) candidates="--json --help" ;;
         *) return ;;
     esac

@@ -26,11 +26,18 @@ function __agproxy_at
     test (__agproxy_path) = "$argv"
 end
 
+# The command path is "$argv", or "$argv" followed by a positional argument (an agent).
+function __agproxy_under
+    set -l path (__agproxy_path)
+    test "$path" = "$argv"; or string match -q -- "$argv *" "$path"
+end
+
 complete -c agproxy -f
 complete -c agproxy -n '__agproxy_at ""' -a serve -d 'Run the API gateway'
 complete -c agproxy -n '__agproxy_at ""' -a doctor -d 'Find the cause of an error (topics: 401)'
 complete -c agproxy -n '__agproxy_at ""' -a key -d 'Show, regenerate or set the proxy key'
 complete -c agproxy -n '__agproxy_at ""' -a config -d 'Locate, show, validate or create the config file'
+complete -c agproxy -n '__agproxy_at ""' -a client -d 'Wire coding agents to the proxy, and show their wiring'
 complete -c agproxy -n '__agproxy_at ""' -a version -d 'Print the version'
 complete -c agproxy -n '__agproxy_at ""' -l version -d 'Print the version'
 complete -c agproxy -l help -s h -d 'Show help'
@@ -82,6 +89,19 @@ for action in path validate init
     complete -c agproxy -n "__agproxy_at config $action" -l json -d 'Print JSON'
 end
 complete -c agproxy -n '__agproxy_at config init' -l force -d 'Replace an existing file'
+
+# client
+complete -c agproxy -n '__agproxy_at client' -a setup -d "Write an agent's settings to use the proxy"
+complete -c agproxy -n '__agproxy_at client' -a show -d "Print each agent's wiring"
+complete -c agproxy -n '__agproxy_at client' -a undo -d "Restore an agent's settings from the backup"
+for action in setup show undo
+    complete -c agproxy -n "__agproxy_at client $action" -a 'claude-code codex gemini-cli' -d Agent
+end
+complete -c agproxy -n '__agproxy_under client setup' -l dry-run -d 'Print the diff only'
+for action in setup show
+    complete -c agproxy -n "__agproxy_under client $action" -l config -r -F -d 'Config file'
+end
+complete -c agproxy -n '__agproxy_under client show' -l json -d 'Print JSON'
 
 # version
 complete -c agproxy -n '__agproxy_at version' -l json -d 'Print JSON'

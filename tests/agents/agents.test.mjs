@@ -11,8 +11,10 @@
 // AGENT_TIMEOUT (seconds per agent run, default 120), AGENTS_DIRECT=1 (no agproxy: each agent talks
 // to the provider of its own family, to tell an agent or fake-provider problem from a proxy one),
 // AGENTS_KEEP=1 (keep the temporary directories and print where they are), AGENTS_VERBOSE=1 (the
-// agent's output, what the provider saw and agproxy's log for passes too).
-import { spawn } from "node:child_process";
+// agent's output, what the provider saw and agproxy's log for passes too), AGENTS_SETUP=1 (the agent
+// is wired only by `agproxy client setup`: its files hold no wiring before, and it runs with no
+// variables of its own, just PATH, HOME and the locale).
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
@@ -38,6 +40,7 @@ const selectedAgents = words(process.env.AGENTS, ALL_AGENTS);
 const selectedUpstreams = words(process.env.UPSTREAMS, ALL_UPSTREAMS);
 const TIMEOUT_S = Number(process.env.AGENT_TIMEOUT ?? 120);
 const DIRECT = process.env.AGENTS_DIRECT === "1";
+const SETUP = process.env.AGENTS_SETUP === "1";
 const KEEP = process.env.AGENTS_KEEP === "1";
 const VERBOSE = process.env.AGENTS_VERBOSE === "1";
 
@@ -82,7 +85,14 @@ const AGENTS = {
       DISABLE_ERROR_REPORTING: "1",
       DISABLE_BUG_COMMAND: "1",
     }),
-    setup: () => {},
+    // With AGENTS_SETUP=1 the settings that are not wiring go in the settings file instead, for
+    // `agproxy client setup claude-code` to keep.
+    setup: (home, url, model) => {
+      if (!SETUP) return;
+      const { ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY, ...rest } = AGENTS.claude.env(url, model);
+      mkdirSync(join(home, ".claude"), { recursive: true });
+      writeFileSync(join(home, ".claude", "settings.json"), JSON.stringify({ env: rest }, null, 2));
+    },
     // As root Claude Code refuses --dangerously-skip-permissions; --allowedTools Read is enough
     // for its Read tool to run headless.
     command: (prompt, work, model) => [bin("claude"), ["-p", prompt, "--model", model, "--allowedTools", "Read",
@@ -96,15 +106,16 @@ const AGENTS = {
       mkdirSync(join(home, ".codex"), { recursive: true });
       writeFileSync(join(home, ".codex", "config.toml"), [
         `model = "${model}"`,
-        `model_provider = "agproxy"`,
+        ...(SETUP ? [] : [`model_provider = "agproxy"`]),
         `check_for_update_on_startup = false`,
         ``,
-        `[model_providers.agproxy]`,
-        `name = "agproxy"`,
-        `base_url = "${url}/v1"`,
-        `env_key = "AGPROXY_KEY"`,
-        `wire_api = "responses"`,
-        ``,
+        ...(SETUP ? [] : [
+          `[model_providers.agproxy]`,
+          `name = "agproxy"`,
+          `base_url = "${url}/v1"`,
+          `env_key = "AGPROXY_KEY"`,
+          `wire_api = "responses"`,
+          ``]),
         `[analytics]`,
         `enabled = false`,
         ``,
@@ -142,14 +153,16 @@ const AGENTS = {
     setup: (home) => {
       mkdirSync(join(home, ".gemini"), { recursive: true });
       writeFileSync(join(home, ".gemini", "settings.json"), JSON.stringify({
-        security: { auth: { selectedType: "gemini-api-key" } },
+        ...(SETUP ? {} : { security: { auth: { selectedType: "gemini-api-key" } } }),
         general: { enableAutoUpdate: false, enableAutoUpdateNotification: false },
         privacy: { usageStatisticsEnabled: false },
         telemetry: { enabled: false },
       }, null, 2));
     },
     // read_file needs no confirmation in the default approval mode, so no --yolo.
-    command: (prompt, work, model) => [bin("gemini"), ["-p", prompt, "-m", model, "--output-format", "text"]],
+    // With AGENTS_SETUP=1 there is no GEMINI_CLI_TRUST_WORKSPACE: --skip-trust trusts the workspace.
+    command: (prompt, work, model) => [bin("gemini"), ["-p", prompt, "-m", model, "--output-format", "text",
+                                                       ...(SETUP ? ["--skip-trust"] : [])]],
   },
 };
 
@@ -324,13 +337,24 @@ async function runOne(agentName, upstream) {
                                     api_keys: [PROVIDER_KEY], models: ["scripted*"] }],
         },
       }, null, 2), { mode: 0o600 });
-      proxy = start(process.env.AGPROXY_BINARY, ["serve", "--config", config, "--port", "0", "--workers", "1"],
+      // `client setup` reads the port from the config, so with AGENTS_SETUP=1 agproxy listens there.
+      proxy = start(process.env.AGPROXY_BINARY, ["serve", "--config", config, ...(SETUP ? [] : ["--port", "0"]),
+                                                 "--workers", "1"],
                     { env: { PATH: process.env.PATH, HOME: home } });
       const port = await waitFor(proxy, /listening on http:\/\/127\.0\.0\.1:(\d+)/, "agproxy");
       agentUrl = `http://127.0.0.1:${port}`;
     }
     const model = echo ? "agproxy-echo" : `scripted-${agentName}`;
     agent.setup(home, agentUrl, model);
+    if (SETUP) {
+      const name = { claude: "claude-code", codex: "codex", gemini: "gemini-cli" }[agentName];
+      const wired = spawnSync(process.env.AGPROXY_BINARY, ["client", "setup", name, "--config", join(root, "agproxy.json")],
+                              { env: { PATH: process.env.PATH, HOME: home }, encoding: "utf8" });
+      const said = `${wired.stdout}${wired.stderr}`;
+      result.details.push(`--- agproxy client setup ${name}:\n${redact(said)}`);
+      if (wired.status !== 0) throw new Error(`agproxy client setup ${name}: exit ${wired.status}\n${redact(said)}`);
+      if (CANARIES.some((canary) => said.includes(canary))) result.why.push("a key in client setup's output");
+    }
     // The echo model says the prompt back, token included; a scripted one calls the agent's tool.
     const prompt = echo ? `Say this back: ${token}`
                         : `Read the file marker.txt and tell me what it says.\nCALL_TOOL ${agent.tool(work)}`;
@@ -343,7 +367,7 @@ async function runOne(agentName, upstream) {
       TERM: "dumb",
       NO_COLOR: "1",
       TMPDIR: tmpdir(),
-      ...agent.env(agentUrl, model),
+      ...(SETUP ? {} : agent.env(agentUrl, model)),
     };
     // `timeout` bounds the run (its own process group: the agent's children go with it); the node
     // timer is the backstop.
