@@ -237,3 +237,31 @@ TEST_CASE("translate: model lists in each family's shape") {
   REQUIRE(body["models"].size() == 2);
   CHECK(body["models"][1]["name"] == "models/gemini-2.5-pro");
 }
+
+TEST_CASE("translate: a model that is not a name never reaches a Gemini path") {
+  FakeProvider provider;
+  Gateway gateway(
+      json::array({upstream("ge", "gemini", provider.url(), k_provider_canary, {"gemini-*"})}));
+  for (const std::string model : {"gemini-x?alt=sse&key=1", "gemini-%2F..", "gemini-a b"}) {
+    CAPTURE(model);
+    const auto answer = gateway.post(
+        "/v1/chat/completions",
+        {{"model", model}, {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}});
+    REQUIRE(answer);
+    CHECK(answer->status == 400);
+    CHECK(contains(json::parse(answer->body)["error"]["message"], "not a model name"));
+  }
+  CHECK(provider.requests().empty());
+}
+
+TEST_CASE("echo: a stream field that is not a boolean is an answer, not a 500") {
+  Gateway gateway(json::array());
+  const auto answer = gateway.post(
+      "/v1/chat/completions", {{"model", "agproxy-echo"},
+                               {"stream", "yes"},
+                               {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}});
+  REQUIRE(answer);
+  CHECK(answer->status == 200);
+  // (a request the family cannot read is echoed as empty text, as it always was)
+  CHECK(json::parse(answer->body)["choices"][0]["message"]["content"] == "");
+}

@@ -90,7 +90,8 @@ void answer_echo(const httplib::Request& request, httplib::Response& response, P
     // Whatever the echo cannot read it answers with empty text, as it always has.
     conversation.stream = protocol == Protocol::gemini
                               ? site.stream
-                              : body.is_object() && body.value("stream", false);
+                              : body.is_object() && body.contains("stream") &&
+                                    body["stream"].is_boolean() && body["stream"].get<bool>();
   }
   site.stream = conversation.stream;
   const std::string text = last_user_text(conversation);

@@ -9,6 +9,8 @@
 #include "server/upstream/routing.hpp"
 #include "server/upstream/upstream_transfer.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <httplib.h>
 #include <vector>
 
@@ -469,6 +471,18 @@ std::unique_ptr<Translation> translate_request(const httplib::Request& request,
                                                httplib::Response& response, Protocol protocol,
                                                const Upstream& upstream, const std::string& model,
                                                std::string_view path, std::string_view query) {
+  // Gemini takes the model in the path: a name from the client's body that is not one could
+  // reach past its segment (DESIGN §11).
+  const bool path_safe = !model.empty() && std::all_of(model.begin(), model.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+  if (upstream.protocol == Protocol::gemini && !path_safe) {
+    send_error(response, protocol, ErrorKind::bad_request, "invalid_request",
+               "agproxy: the model is not a model name ([A-Za-z0-9._-]) and cannot be sent to "
+               "upstream '" +
+                   upstream.name + "', which speaks gemini and takes the model in its path");
+    return nullptr;
+  }
   RequestSite site;
   if (protocol == Protocol::gemini) {
     // .../models/{model}:{action}; read_model() has checked the model segment.
