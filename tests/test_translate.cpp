@@ -265,3 +265,23 @@ TEST_CASE("echo: a stream field that is not a boolean is an answer, not a 500") 
   // (a request the family cannot read is echoed as empty text, as it always was)
   CHECK(json::parse(answer->body)["choices"][0]["message"]["content"] == "");
 }
+
+TEST_CASE("translate: a provider stream that breaks off ends in the client's in-stream error") {
+  FakeProvider provider;
+  Gateway gateway(json::array(
+      {upstream("oa", "openai", provider.url(), k_provider_canary, {"reset-*", "gpt-*"})}));
+  json request = anthropic_request("reset-3", "x");
+  request["stream"] = true;
+  auto answer = gateway.post("/v1/messages", request);
+  REQUIRE(answer);
+  CHECK(answer->status == 200);
+  CHECK(contains(answer->body, "event: error"));
+  CHECK(contains(answer->body, "broke off"));
+  CHECK_FALSE(contains(answer->body, "\"stop_reason\":\"end_turn\""));
+  // A whole stream ends as it should, without an error.
+  request["model"] = "gpt-4o";
+  answer = gateway.post("/v1/messages", request);
+  REQUIRE(answer);
+  CHECK(contains(answer->body, "event: message_stop"));
+  CHECK_FALSE(contains(answer->body, "event: error"));
+}

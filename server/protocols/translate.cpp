@@ -72,17 +72,31 @@ std::string Translation::feed(std::string_view bytes) {
   m_events.clear();
   m_reader->feed(bytes, m_events);
   for (const ir::Event& event : m_events) {
+    m_ended =
+        m_ended || event.kind == ir::Event::Kind::finish || event.kind == ir::Event::Kind::error;
     m_writer->write(event, out);
   }
   return out;
 }
 
-std::string Translation::finish() {
+std::string Translation::finish(bool broken) {
   std::string out;
   m_events.clear();
   m_reader->finish(m_events);
+  const bool cut = broken && !m_ended;
   for (const ir::Event& event : m_events) {
-    m_writer->write(event, out);
+    // A reader closes a cut stream with a finish of its own; the client must not take a broken
+    // answer for a whole one.
+    if (!(cut && event.kind == ir::Event::Kind::finish)) {
+      m_writer->write(event, out);
+    }
+  }
+  if (cut) {
+    ir::Event error;
+    error.kind = ir::Event::Kind::error;
+    error.status = 502;
+    error.text = "agproxy: the provider's stream broke off before its end";
+    m_writer->write(error, out);
   }
   m_writer->finish(out);
   return out;

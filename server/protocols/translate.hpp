@@ -44,8 +44,10 @@ public:
 
   // Return the client's bytes for the next bytes of the provider's stream.
   std::string feed(std::string_view bytes);
-  // Return the bytes that end the client's stream once the provider's ended.
-  std::string finish();
+  // Return the bytes that end the client's stream once the provider's ended; `broken`: it broke off
+  // or stalled before its end, which the client learns as its family's in-stream error (not as a
+  // finished answer) unless the provider's final event had already come.
+  std::string finish(bool broken = false);
 
 private:
   Protocol m_client;
@@ -55,6 +57,8 @@ private:
   std::unique_ptr<StreamReader> m_reader;
   std::unique_ptr<StreamWriter> m_writer;
   std::vector<ir::Event> m_events;
+  // Whether the provider's finish (or error) event has been passed on.
+  bool m_ended = false;
 };
 
 // Return the events that stream `answer`: a start, each part, the finish.

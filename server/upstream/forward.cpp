@@ -404,21 +404,23 @@ private:
         m_logger.warn("provider stream broke off",
                       {{"upstream", m_upstream.name}, {"error", upstream.error()}});
       }
+      const bool broken = upstream.failed();
       m_state = State::done;
       m_current.reset();
-      end_stream();
+      end_stream(broken);
     } else if (upstream.buffered() == 0 && now - m_last_data > m_config->request_timeout) {
       m_logger.warn("provider stream stalled; ending it", {{"upstream", m_upstream.name}});
       m_state = State::done;
       m_current.reset();
-      end_stream();
+      end_stream(true);
     }
   }
 
-  // End the client's stream, closing it properly in its family when it is translated.
-  void end_stream() {
+  // End the client's stream, closing it properly in its family when it is translated (with the
+  // family's in-stream error when the provider's stream `broken` off).
+  void end_stream(bool broken) {
     if (m_translation) {
-      const std::string tail = m_translation->finish();
+      const std::string tail = m_translation->finish(broken);
       if (!tail.empty() && !m_channel.send_chunk(tail)) {
         return;
       }
