@@ -638,7 +638,7 @@ TEST_CASE("openai_responses: write_request golden") {
   CHECK(wire.path == "/v1/responses");
   const json expected = json::parse(R"({
     "model": "gpt-5", "instructions": "Be brief.", "stream": true, "store": false,
-    "max_output_tokens": 1000, "temperature": 0.5, "top_p": 0.9, "parallel_tool_calls": true,
+    "max_output_tokens": 1000, "parallel_tool_calls": true,
     "reasoning": {"effort": "medium"}, "include": ["reasoning.encrypted_content"],
     "tool_choice": {"type": "function", "name": "get"},
     "text": {"format": {"type": "json_schema", "name": "response", "schema": {"type": "object"}}},
@@ -661,6 +661,29 @@ TEST_CASE("openai_responses: write_request golden") {
   CHECK(json::parse(wire.body) == expected);
 }
 
+TEST_CASE("openai_responses: what each kind of model accepts") {
+  ir::Conversation c;
+  c.temperature = 0.5;
+  c.top_p = 0.9;
+  c.reasoning_effort = "high";
+  c.max_tokens = 1;
+  // A reasoning model: the effort, no sampling settings (it refuses them).
+  c.model = "gpt-5-codex";
+  json body = json::parse(family().write_request(c).body);
+  CHECK_FALSE(body.contains("temperature"));
+  CHECK_FALSE(body.contains("top_p"));
+  CHECK(body["reasoning"]["effort"] == "high");
+  CHECK(body["include"] == json{"reasoning.encrypted_content"});
+  CHECK(body["max_output_tokens"] == 16); // the API's least
+  // Any other model: the sampling settings, no effort (it refuses one).
+  c.model = "gpt-4.1";
+  body = json::parse(family().write_request(c).body);
+  CHECK(body["temperature"] == 0.5);
+  CHECK(body["top_p"] == 0.9);
+  CHECK_FALSE(body.contains("reasoning"));
+  CHECK_FALSE(body.contains("include"));
+}
+
 TEST_CASE("openai_responses: write_request maps a thinking budget to an effort") {
   struct Row {
     long long budget;
@@ -669,7 +692,7 @@ TEST_CASE("openai_responses: write_request maps a thinking budget to an effort")
   for (const Row row : {Row{1024, "low"}, Row{2048, "low"}, Row{2049, "medium"},
                         Row{12000, "medium"}, Row{12001, "high"}, Row{32000, "high"}}) {
     ir::Conversation c;
-    c.model = "m";
+    c.model = "o4-mini";
     c.reasoning_budget = row.budget;
     const json body = json::parse(family().write_request(c).body);
     CAPTURE(row.budget);

@@ -469,17 +469,6 @@ void read_messages(const json& messages, ir::Conversation& out) {
   }
 }
 
-// Return whether `model` is one of OpenAI's reasoning models, which take max_completion_tokens
-// and reasoning_effort and refuse max_tokens and sampling temperatures.
-bool is_reasoning_model(const std::string& model) {
-  for (const std::string_view prefix : {"o1", "o3", "o4", "gpt-5"}) {
-    if (model.starts_with(prefix)) {
-      return true;
-    }
-  }
-  return false;
-}
-
 // Return the effort to send for `conversation`'s reasoning settings, "" for none.
 std::string write_effort(const ir::Conversation& conversation) {
   if (!conversation.reasoning_effort.empty()) {
@@ -985,7 +974,7 @@ public:
   }
 
   WireRequest write_request(const ir::Conversation& conversation) const override {
-    const bool reasoning_model = is_reasoning_model(conversation.model);
+    const bool reasoning_model = wire::openai_reasoning_model(conversation.model);
     json messages = json::array();
     if (!conversation.system.empty()) {
       messages.push_back({{"role", "system"}, {"content", conversation.system}});

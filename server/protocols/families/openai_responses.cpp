@@ -1499,13 +1499,17 @@ public:
     if (conversation.parallel_tool_calls) {
       body["parallel_tool_calls"] = *conversation.parallel_tool_calls;
     }
+    // The Responses API refuses max_output_tokens below 16 (Claude Code probes with 1).
+    constexpr long long k_min_output_tokens = 16;
     if (conversation.max_tokens) {
-      body["max_output_tokens"] = *conversation.max_tokens;
+      body["max_output_tokens"] = std::max(*conversation.max_tokens, k_min_output_tokens);
     }
-    if (conversation.temperature) {
+    // Reasoning models refuse sampling settings other than their own; others refuse an effort.
+    const bool reasoning_model = wire::openai_reasoning_model(conversation.model);
+    if (conversation.temperature && !reasoning_model) {
       body["temperature"] = *conversation.temperature;
     }
-    if (conversation.top_p) {
+    if (conversation.top_p && !reasoning_model) {
       body["top_p"] = *conversation.top_p;
     }
     if (conversation.format.kind == ir::OutputFormat::Kind::json_object) {
@@ -1521,6 +1525,9 @@ public:
     std::string effort = conversation.reasoning_effort;
     if (effort.empty() && conversation.reasoning_budget) {
       effort = effort_for_budget(*conversation.reasoning_budget);
+    }
+    if (!reasoning_model) {
+      effort.clear();
     }
     if (!effort.empty()) {
       body["reasoning"] = {{"effort", effort}};

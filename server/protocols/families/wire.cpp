@@ -65,6 +65,15 @@ json arguments_object(const std::string& arguments) {
   return input.is_object() ? input : json::object();
 }
 
+bool openai_reasoning_model(const std::string& model) {
+  for (const std::string_view prefix : {"o1", "o3", "o4", "gpt-5"}) {
+    if (model.starts_with(prefix)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 long long unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())

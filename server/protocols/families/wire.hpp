@@ -31,6 +31,11 @@ std::string make_id(std::string_view prefix);
 // become {} rather than a request the provider rejects.
 json arguments_object(const std::string& arguments);
 
+// Return whether `model` names one of OpenAI's reasoning models (o1, o3, o4, gpt-5 and their
+// variants), which refuse temperature and top_p, and whose effort is the only reasoning setting;
+// other models of OpenAI's APIs refuse an effort.
+bool openai_reasoning_model(const std::string& model);
+
 // Return the seconds since the Unix epoch, for "created" fields.
 long long unix_now();
 
