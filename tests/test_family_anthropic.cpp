@@ -607,12 +607,12 @@ TEST_CASE("anthropic: write_request thinking") {
   c.top_k = 3;
   c.top_p = 0.97;
 
-  SUBCASE("a budget, raised to Anthropic's minimum, with max_tokens made to exceed it") {
+  SUBCASE("a budget, raised to Anthropic's minimum, under the client's max_tokens") {
     c.reasoning_budget = 500;
-    c.max_tokens = 1000;
+    c.max_tokens = 4000;
     const json body = written(c);
     CHECK(body["thinking"] == json{{"type", "enabled"}, {"budget_tokens", 1024}});
-    CHECK(body["max_tokens"] == 1024 + 8192);
+    CHECK(body["max_tokens"] == 4000);
     CHECK_FALSE(body.contains("temperature"));
     CHECK_FALSE(body.contains("top_k"));
     CHECK(body["top_p"] == 0.97);
@@ -630,11 +630,24 @@ TEST_CASE("anthropic: write_request thinking") {
       c.reasoning_effort = effort;
       const json body = written(c);
       CHECK(body["thinking"]["budget_tokens"] == budget);
-      CHECK(body["max_tokens"] == (budget < 8192 ? 8192 : budget + 8192));
+      // No client cap: the default, grown past the budget up to 32,000 (Opus 4's most).
+      CHECK(body["max_tokens"] == (budget < 8192 ? 8192 : std::min(budget + 8192, 32000LL)));
       CHECK_FALSE(body.contains("top_p"));
     }
     c.reasoning_effort = "none";
     CHECK_FALSE(written(c).contains("thinking"));
+  }
+  SUBCASE(
+      "the client's max_tokens is a cap: the budget gives way, and below 1024 thinking goes off") {
+    c.reasoning_budget = 8192;
+    c.max_tokens = 3000;
+    json body = written(c);
+    CHECK(body["max_tokens"] == 3000);
+    CHECK(body["thinking"]["budget_tokens"] == 2999);
+    c.max_tokens = 1000;
+    body = written(c);
+    CHECK(body["max_tokens"] == 1000);
+    CHECK_FALSE(body.contains("thinking"));
   }
   SUBCASE("a Gemini budget of 0 turns thinking off") {
     c.reasoning_budget = 0;

@@ -1138,3 +1138,27 @@ TEST_CASE("gemini: read_error_message finds the message") {
   CHECK(gemini().read_error_message(json::parse(R"([])")).empty());
   CHECK(gemini().read_error_message(json::parse(R"("text")")).empty());
 }
+
+TEST_CASE(
+    "gemini: write_request opens a history that starts with the model's turn with a user turn") {
+  ir::Conversation c;
+  c.model = "gemini-2.5-flash";
+  ir::Message assistant;
+  assistant.role = ir::Role::assistant;
+  ir::Part call;
+  call.kind = ir::Part::Kind::tool_call;
+  call.call = {"call_1", "get", "{}", ""};
+  assistant.parts.push_back(call);
+  ir::Message user;
+  ir::Part result;
+  result.kind = ir::Part::Kind::tool_result;
+  result.result = {"call_1", "get", "42", false};
+  user.parts.push_back(result);
+  c.messages = {assistant, user};
+  const json body = json::parse(gemini_family().write_request(c).body);
+  REQUIRE(body["contents"].size() == 3);
+  CHECK(body["contents"][0]["role"] == "user");
+  CHECK(body["contents"][1]["role"] == "model");
+  CHECK(body["contents"][1]["parts"][0].contains("functionCall"));
+  CHECK(body["contents"][2]["role"] == "user");
+}

@@ -607,7 +607,6 @@ TEST_CASE("openai_responses: write_request golden") {
   c.temperature = 0.5;
   c.top_p = 0.9;
   c.top_k = 40;
-  c.stop = {"END"};
   c.parallel_tool_calls = true;
   c.reasoning_budget = 5000;
   c.tool_choice = {ir::ToolChoice::Mode::tool, "get"};
@@ -659,6 +658,18 @@ TEST_CASE("openai_responses: write_request golden") {
       {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
     ]})");
   CHECK(json::parse(wire.body) == expected);
+}
+
+TEST_CASE("openai_responses: stop sequences are refused (the API has none)") {
+  ir::Conversation c;
+  c.model = "gpt-4.1";
+  c.stop = {"END"};
+  CHECK_THROWS_AS(family().write_request(c), ir::Untranslatable);
+  try {
+    family().write_request(c);
+  } catch (const ir::Untranslatable& e) {
+    CHECK(e.field() == "stop sequences");
+  }
 }
 
 TEST_CASE("openai_responses: what each kind of model accepts") {

@@ -59,7 +59,8 @@ public:
   // Return the conversation in client request `body`, sent to `site`. Throws ir::Untranslatable
   // for what cannot be carried, std::invalid_argument for a body that is not a request.
   virtual ir::Conversation read_request(const ir::json& body, const RequestSite& site) const = 0;
-  // Return `conversation` as a request of this family for model `conversation.model`.
+  // Return `conversation` as a request of this family for model `conversation.model`. Throws
+  // ir::Untranslatable for what the family cannot say and dropping would change the answer.
   virtual WireRequest write_request(const ir::Conversation& conversation) const = 0;
   // Return the whole reply in provider answer `body`. Throws std::invalid_argument when it is
   // not one.

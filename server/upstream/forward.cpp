@@ -466,13 +466,14 @@ bool has_query_parameter(std::string_view query, std::string_view parameter) {
   return false;
 }
 
-// Read the client's request for a provider of another family. Returns nothing when `response`
-// is already the answer: a 400 naming what cannot be translated, or a token count (estimated
-// here: the provider's own counter speaks another family).
+// Read the client's request for a provider of another family and write it in the provider's
+// (`wire`). Returns nothing when `response` is already the answer: a 400 naming what cannot be
+// translated, or a token count (estimated here: the provider's own counter speaks another family).
 std::unique_ptr<Translation> translate_request(const httplib::Request& request,
                                                httplib::Response& response, Protocol protocol,
                                                const Upstream& upstream, const std::string& model,
-                                               std::string_view path, std::string_view query) {
+                                               std::string_view path, std::string_view query,
+                                               WireRequest& wire) {
   // Gemini takes the model in the path: a name from the client's body that is not one could
   // reach past its segment (DESIGN §11).
   const bool path_safe = !model.empty() && std::all_of(model.begin(), model.end(), [](char c) {
@@ -509,6 +510,7 @@ std::unique_ptr<Translation> translate_request(const httplib::Request& request,
       response.set_header("x-agproxy-translation", translation->direction());
       return nullptr;
     }
+    wire = translation->request(); // (a writer may refuse what its family cannot say)
     return translation;
   } catch (const ir::Untranslatable& e) {
     send_error(response, protocol, ErrorKind::bad_request, "untranslatable_field",
@@ -578,12 +580,13 @@ std::unique_ptr<Forward> forward_request(httplib::Request& request, httplib::Res
   outgoing.proxy = upstream.proxy;
   std::unique_ptr<Translation> translation;
   if (upstream.protocol != protocol && translatable) {
-    translation = translate_request(request, response, protocol, upstream,
-                                    route->model.value_or(model.value_or("")), raw_path, query);
+    WireRequest wire;
+    translation =
+        translate_request(request, response, protocol, upstream,
+                          route->model.value_or(model.value_or("")), raw_path, query, wire);
     if (!translation) {
       return nullptr; // answered: a 400, or a token count
     }
-    WireRequest wire = translation->request();
     const size_t wire_mark = wire.path.find('?');
     outgoing.url = join_url(upstream.base_url, std::string_view(wire.path).substr(0, wire_mark),
                             wire_mark == std::string::npos ? "" : wire.path.substr(wire_mark + 1));

@@ -28,6 +28,10 @@ using ir::json;
 // optional). Large enough for a long answer, small enough for every current Claude model.
 constexpr long long k_default_max_tokens = 8192;
 
+// The largest max_tokens agproxy chooses when it must make room for a thinking budget: Claude
+// Opus 4 and 4.1 take no more.
+constexpr long long k_max_default_tokens = 32000;
+
 // The smallest thinking budget Anthropic accepts.
 constexpr long long k_min_budget_tokens = 1024;
 
@@ -1180,14 +1184,22 @@ public:
   }
 
   WireRequest write_request(const ir::Conversation& conversation) const override {
-    const Thinking thinking = thinking_of(conversation);
+    Thinking thinking = thinking_of(conversation);
     json body = {{"model", conversation.model}};
     long long max_tokens = conversation.max_tokens.value_or(k_default_max_tokens);
-    if (thinking.enabled) {
-      // Anthropic counts thinking in max_tokens and requires room beyond the budget.
-      if (max_tokens <= thinking.budget) {
-        max_tokens = thinking.budget + k_default_max_tokens;
+    // Anthropic counts thinking in max_tokens and requires room beyond the budget. A client's
+    // max_tokens is its cap: the budget gives way (thinking goes off below Anthropic's least
+    // budget); without one, the default grows, up to what every current model allows.
+    if (thinking.enabled && max_tokens <= thinking.budget) {
+      if (!conversation.max_tokens) {
+        max_tokens = std::min(thinking.budget + k_default_max_tokens, k_max_default_tokens);
       }
+      if (max_tokens <= thinking.budget) {
+        thinking.budget = max_tokens - 1;
+        thinking.enabled = thinking.budget >= k_min_budget_tokens;
+      }
+    }
+    if (thinking.enabled) {
       body["thinking"] = {{"type", "enabled"}, {"budget_tokens", thinking.budget}};
     }
     body["max_tokens"] = max_tokens;

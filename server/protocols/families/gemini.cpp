@@ -1306,6 +1306,12 @@ public:
         continue;
       }
       const std::string role = message.role == ir::Role::assistant ? "model" : "user";
+      if (contents.empty() && role == "model") {
+        // Gemini refuses a history that opens with the model's turn (a trimmed history can):
+        // a function call turn must follow a user turn.
+        contents.push_back({{"role", "user"}, {"parts", json::array({{{"text", "."}}})}});
+        last_role = "user";
+      }
       if (role == last_role) {
         for (json& part : parts) {
           contents.back()["parts"].push_back(std::move(part));

@@ -1454,6 +1454,12 @@ public:
   }
 
   WireRequest write_request(const ir::Conversation& conversation) const override {
+    if (!conversation.stop.empty()) {
+      // Dropping them would change where the answer ends (DESIGN §6: refused, not dropped).
+      throw ir::Untranslatable("stop sequences",
+                               "stop sequences (stop, stop_sequences, stopSequences) cannot be "
+                               "translated to the OpenAI Responses API, which has none");
+    }
     json body = {{"model", conversation.model},
                  {"input", input_items(conversation)},
                  {"stream", conversation.stream},
