@@ -1,5 +1,6 @@
 #include "diag/doctor.hpp"
 
+#include "diag/agents.hpp"
 #include "diag/client_headers.hpp"
 #include "server/auth/secret.hpp"
 
@@ -124,6 +125,7 @@ private:
   CheckResult check_foreign_key();
   CheckResult check_key_mismatch();
   CheckResult check_env_sdk();
+  CheckResult check_env_agents();
   CheckResult check_http_proxy();
   CheckResult check_upstream();
 
@@ -873,6 +875,65 @@ CheckResult Doctor::check_key_mismatch() {
   return check;
 }
 
+// The coding agents' own settings (DESIGN §9), read as `agproxy client show` reads them.
+CheckResult Doctor::check_env_agents() {
+  CheckResult check{"env.agents"};
+  const std::optional<std::string> home = m_env("HOME");
+  if (!home || home->empty()) {
+    check.summary = "skipped: HOME is not set, so no agent's settings can be read";
+    return check;
+  }
+  const auto key = m_options.key ? m_options.key : configured_key();
+  std::vector<std::string> failures, fixes, lines;
+  for (const agents::Agent agent : agents::all_agents()) {
+    const agents::Wiring wiring = agents::read_wiring(agent, *home, m_env);
+    const std::string name(agents::to_string(agent));
+    const bool configured = std::any_of(wiring.files.begin(), wiring.files.end(),
+                                        [](const auto& file) { return file.second; });
+    const bool at_proxy = wiring.base_url && wiring.base_url->value.starts_with(m_target.base);
+    if (!at_proxy) {
+      if (configured || wiring.base_url) {
+        lines.push_back(name + " is not pointed at this proxy" +
+                        (wiring.base_url ? " (" + mask_url(wiring.base_url->value) + " from " +
+                                               wiring.base_url->source + ")"
+                                         : ""));
+      }
+      continue;
+    }
+    for (const agents::Trap& trap : wiring.traps) {
+      failures.push_back(name + ": " + trap.message);
+      fixes.push_back(trap.fix);
+    }
+    if (wiring.key && key && wiring.key->value != *key) {
+      failures.push_back(name + " sends " + describe_key(wiring.key->value) + " from " +
+                         wiring.key->source + ", not the proxy key " + describe_key(*key));
+      fixes.push_back("agproxy client setup " + name + config_flag());
+    } else if (wiring.traps.empty() && wiring.key) {
+      lines.push_back(name + " sends the proxy key (" + join(wiring.headers, ", ") + ", from " +
+                      wiring.key->source + ")");
+    }
+  }
+  if (!failures.empty()) {
+    check.status = CheckStatus::fail;
+    check.summary = failures.front();
+    check.detail = join(failures, "; ") + (lines.empty() ? "" : ". Also: " + join(lines, "; "));
+    check.fix = join(fixes, "; ");
+    return check;
+  }
+  if (lines.empty()) {
+    check.summary = "skipped: no coding agent (Claude Code, Codex CLI, Gemini CLI) is set up here";
+    return check;
+  }
+  const bool any_at_proxy = std::any_of(lines.begin(), lines.end(), [](const std::string& line) {
+    return line.find("sends the proxy key") != std::string::npos;
+  });
+  check.status = any_at_proxy ? CheckStatus::pass : CheckStatus::skip;
+  check.summary = any_at_proxy ? "the coding agents pointed at the proxy send its key"
+                               : "skipped: no coding agent is pointed at this proxy";
+  check.detail = join(lines, "; ");
+  return check;
+}
+
 CheckResult Doctor::check_env_sdk() {
   CheckResult check{"env.sdk"};
   auto var = [&](const char* name) -> std::optional<std::string> {
@@ -1156,6 +1217,7 @@ DoctorReport Doctor::run() {
   report.checks.push_back(check_foreign_key());
   report.checks.push_back(check_key_mismatch());
   report.checks.push_back(check_env_sdk());
+  report.checks.push_back(check_env_agents());
   report.checks.push_back(check_http_proxy());
   report.checks.push_back(check_upstream());
   report.target = m_target.base;

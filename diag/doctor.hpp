@@ -65,8 +65,8 @@ struct DoctorReport {
 inline constexpr const char* k_check_ids[] = {
     "config.load",         "server.reachable",     "health.probe",     "auth.effective_mode",
     "auth.api_key",        "auth.simple_request",  "headers.conflict", "headers.malformed",
-    "headers.foreign_key", "headers.key_mismatch", "env.sdk",          "env.http_proxy",
-    "upstream.auth"};
+    "headers.foreign_key", "headers.key_mismatch", "env.sdk",          "env.agents",
+    "env.http_proxy",      "upstream.auth"};
 
 // Walk the 401 checks against the target and config of `options`, reading `env` (never changing
 // it) and sending probes with `prober`. Throws UsageError for bad arguments.

@@ -528,3 +528,35 @@ TEST_CASE("doctor: an address refused by the brute-force guard") {
   CHECK(out.verdict() == "health.probe");
   CHECK(contains(out.summary("health.probe"), "after too many failed keys"));
 }
+
+TEST_CASE("doctor: env.agents names an agent's trap with its file, and passes once it is set up") {
+  Proxy proxy("all_except_health", false, k_key);
+  TempDir home;
+  std::filesystem::create_directories(home.file(".claude"));
+  // Claude Code with both keys in its settings: it sends both headers and the wrong one is read.
+  write_text(home.file(".claude/settings.json"), json{{"env",
+                                                       {{"ANTHROPIC_BASE_URL", proxy.url},
+                                                        {"ANTHROPIC_AUTH_TOKEN", k_other},
+                                                        {"ANTHROPIC_API_KEY", k_key}}}}
+                                                     .dump());
+  const std::vector<std::string> args = {"--config", proxy.config, "--url", proxy.url};
+  const Outcome trap = doctor(args, {{"HOME", home.path()}});
+  CHECK(trap.exit_code == 1);
+  CHECK(trap.verdict() == "env.agents");
+  CHECK(contains(trap.summary("env.agents"), "claude-code"));
+  CHECK(contains(trap.summary("env.agents"), "~/.claude/settings.json"));
+  CHECK(contains(trap.text, "agproxy client setup claude-code"));
+
+  // (setup points the agent at the config's port: the one this server listens on)
+  json config = json::parse(read_text(proxy.config));
+  config["proxy"]["port"] = proxy.server->port();
+  write_text(home.file("config.json"), config.dump());
+  REQUIRE(run_agproxy({"client", "setup", "claude-code", "--config", home.file("config.json")},
+                      {{"HOME", home.path()}})
+              .exit_code == 0);
+  const Outcome fixed = doctor(args, {{"HOME", home.path()}});
+  CHECK(fixed.status("env.agents") == "pass");
+  CHECK(fixed.exit_code == 0);
+  // No agent set up at all: nothing to judge.
+  CHECK(doctor(args).status("env.agents") == "skip");
+}
