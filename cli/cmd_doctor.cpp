@@ -77,6 +77,12 @@ void add_doctor_command(CLI::App& app, int& exit_code) {
                    "key (may cost a provider call)")
       ->type_name("MODEL");
   topic
+      ->add_option("--client", flags->options.client,
+                   "Judge only this coding agent's settings in env.agents (claude-code, codex, "
+                   "gemini-cli)")
+      ->check(CLI::IsMember({"claude-code", "codex", "gemini-cli"}))
+      ->type_name("AGENT");
+  topic
       ->add_option("--timeout", flags->options.timeout_seconds,
                    "Seconds to wait for each probe (default 2)")
       ->check(CLI::PositiveNumber)

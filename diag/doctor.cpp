@@ -886,8 +886,11 @@ CheckResult Doctor::check_env_agents() {
   const auto key = m_options.key ? m_options.key : configured_key();
   std::vector<std::string> failures, fixes, lines;
   for (const agents::Agent agent : agents::all_agents()) {
-    const agents::Wiring wiring = agents::read_wiring(agent, *home, m_env);
     const std::string name(agents::to_string(agent));
+    if (m_options.client && *m_options.client != name) {
+      continue;
+    }
+    const agents::Wiring wiring = agents::read_wiring(agent, *home, m_env);
     const bool configured = std::any_of(wiring.files.begin(), wiring.files.end(),
                                         [](const auto& file) { return file.second; });
     const bool at_proxy = wiring.base_url && wiring.base_url->value.starts_with(m_target.base);

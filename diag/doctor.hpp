@@ -43,6 +43,8 @@ struct DoctorOptions {
   std::vector<std::string> headers;
   std::optional<std::string> curl;
   std::optional<std::string> probe_model;
+  // The coding agent env.agents limits itself to ("claude-code", "codex", "gemini-cli").
+  std::optional<std::string> client;
   double timeout_seconds = 2;
 };
 

@@ -560,3 +560,42 @@ TEST_CASE("doctor: env.agents names an agent's trap with its file, and passes on
   // No agent set up at all: nothing to judge.
   CHECK(doctor(args).status("env.agents") == "skip");
 }
+
+TEST_CASE("doctor: env.agents traps of Codex and Gemini CLI, and --client to judge one agent") {
+  Proxy proxy("all_except_health", false, k_key);
+  TempDir home;
+  std::filesystem::create_directories(home.file(".codex"));
+  std::filesystem::create_directories(home.file(".gemini"));
+  // Codex reads its key from a variable that is not set: it sends none.
+  write_text(home.file(".codex/config.toml"),
+             "model_provider = \"agproxy\"\n\n[model_providers.agproxy]\nname = \"agproxy\"\n"
+             "base_url = \"" +
+                 proxy.url + "/v1\"\nenv_key = \"AGPROXY_UNSET_KEY\"\nwire_api = \"responses\"\n");
+  // Gemini CLI pointed at the proxy but still on Google login.
+  write_text(home.file(".gemini/settings.json"),
+             json{{"security", {{"auth", {{"selectedType", "oauth-personal"}}}}}}.dump());
+  write_text(home.file(".gemini/.env"), "GEMINI_API_KEY=" + std::string(k_key) +
+                                            "\nGOOGLE_GEMINI_BASE_URL=" + proxy.url + "\n");
+  const std::vector<std::string> args = {"--config", proxy.config, "--url", proxy.url};
+  const Outcome both = doctor(args, {{"HOME", home.path()}});
+  CHECK(both.verdict() == "env.agents");
+  CHECK(contains(both.text, "AGPROXY_UNSET_KEY"));
+  CHECK(contains(both.text, "gemini-cli"));
+  std::vector<std::string> codex_only = args;
+  codex_only.insert(codex_only.end(), {"--client", "codex"});
+  const Outcome codex = doctor(codex_only, {{"HOME", home.path()}});
+  CHECK(codex.verdict() == "env.agents");
+  CHECK(contains(codex.summary("env.agents"), "codex"));
+  CHECK_FALSE(contains(codex.text, "gemini-cli"));
+  std::vector<std::string> gemini_only = args;
+  gemini_only.insert(gemini_only.end(), {"--client", "gemini-cli"});
+  const Outcome gemini = doctor(gemini_only, {{"HOME", home.path()}});
+  CHECK(gemini.verdict() == "env.agents");
+  CHECK(contains(gemini.summary("env.agents"), "gemini-cli"));
+  CHECK_FALSE(contains(gemini.text, "AGPROXY_UNSET_KEY"));
+  // The variable set: Codex sends the proxy key.
+  const Outcome set = doctor(codex_only, {{"HOME", home.path()}, {"AGPROXY_UNSET_KEY", k_key}});
+  CHECK(set.status("env.agents") == "pass");
+  // An agent that is not one is a usage error.
+  CHECK(run_agproxy({"doctor", "401", "--client", "cursor"}, {}).exit_code == 2);
+}
