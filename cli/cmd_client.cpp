@@ -1,7 +1,11 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "diag/agents.hpp"
+#include "diag/doctor.hpp"
 #include "server/auth/secret.hpp"
+#include "server/protocols/echo.hpp"
+#include "server/upstream/forward.hpp"
+#include "server/upstream/routing.hpp"
 
 #include <iostream>
 #include <memory>
@@ -14,6 +18,8 @@ struct ClientFlags {
   CommonOptions common;
   std::string agent;
   bool dry_run = false;
+  // ROLE=MODEL entries of --model-map.
+  std::vector<std::string> model_map;
 };
 
 // Return the home directory the agents read their settings from.
@@ -30,11 +36,14 @@ std::string home_directory(const Environment& env) {
 struct ProxyView {
   std::string config_path;
   std::optional<agents::ProxyTarget> target;
+  // What the proxy serves, to check a model map against.
+  std::vector<Upstream> upstreams;
+  bool echo_model = false;
 };
 
 ProxyView read_proxy(const ClientFlags& flags, const Environment& env, bool required) {
   const ConfigLocation location = locate_config(flags.common.config_path, env);
-  ProxyView view{location.path, std::nullopt};
+  ProxyView view{location.path, std::nullopt, {}, false};
   const ConfigDocument document = load_config(location.path);
   const EffectiveSettings effective = apply_overrides(document.settings, env, {});
   const bool key_from_env = env("AGPROXY_API_KEY").has_value();
@@ -50,7 +59,9 @@ ProxyView read_proxy(const ClientFlags& flags, const Environment& env, bool requ
     return view;
   }
   view.target = agents::ProxyTarget{"http://127.0.0.1:" + std::to_string(effective.settings.port),
-                                    effective.settings.api_key};
+                                    effective.settings.api_key, "", ""};
+  view.upstreams = effective.settings.upstreams;
+  view.echo_model = effective.settings.echo_model.value_or(effective.settings.upstreams.empty());
   return view;
 }
 
@@ -61,11 +72,56 @@ agents::Agent agent_named(const std::string& name) {
   throw Error("unknown agent '" + name + "' (one of: claude-code, codex, gemini-cli)");
 }
 
+// The API family each agent speaks, for checking that the proxy serves a model to it.
+Protocol family_of_agent(agents::Agent agent) {
+  switch (agent) {
+  case agents::Agent::claude_code:
+    return Protocol::anthropic;
+  case agents::Agent::codex:
+    return Protocol::openai_responses;
+  case agents::Agent::gemini_cli:
+    break;
+  }
+  return Protocol::gemini;
+}
+
+// Set the models of --model-map (main=MODEL, fast=MODEL) in `target`, each one the proxy serves to
+// `agent`'s family (an upstream's models or model_map, translated if need be, or the echo model).
+void apply_model_map(const ClientFlags& flags, agents::Agent agent, const ProxyView& proxy,
+                     agents::ProxyTarget& target) {
+  for (const std::string& entry : flags.model_map) {
+    const size_t equals = entry.find('=');
+    const std::string role = entry.substr(0, equals);
+    const std::string model = equals == std::string::npos ? "" : entry.substr(equals + 1);
+    if (model.empty() || (role != "main" && role != "fast")) {
+      throw diag::UsageError("--model-map takes main=MODEL or fast=MODEL, not '" + entry + "'");
+    }
+    if (role == "fast" && agent != agents::Agent::claude_code) {
+      throw diag::UsageError("--model-map fast=MODEL is Claude Code's small fast model; " +
+                             std::string(agents::to_string(agent)) + " has none");
+    }
+    const bool echo = proxy.echo_model && model == k_echo_model;
+    if (!echo && !choose_upstream(proxy.upstreams, family_of_agent(agent), model, true)) {
+      throw Error("no upstream in " + proxy.config_path + " serves model '" + model +
+                  "'; list it in an upstream's models or model_map (proxy.upstreams), or choose "
+                  "one that is (agproxy config show)");
+    }
+    (role == "main" ? target.model : target.fast_model) = model;
+  }
+}
+
 int setup(const ClientFlags& flags) {
   const Environment env = process_environment();
   const agents::Agent agent = agent_named(flags.agent);
   const std::string home = home_directory(env);
-  const agents::ProxyTarget target = *read_proxy(flags, env, true).target;
+  const ProxyView proxy = read_proxy(flags, env, true);
+  agents::ProxyTarget target = *proxy.target;
+  try {
+    apply_model_map(flags, agent, proxy, target);
+  } catch (const diag::UsageError& e) {
+    print_error(e.what());
+    return k_exit_usage;
+  }
   const std::vector<agents::FileChange> changes = agents::plan_setup(agent, home, target);
   bool changed = false;
   for (const agents::FileChange& change : changes) {
@@ -250,6 +306,11 @@ void add_client_command(CLI::App& app, int& exit_code) {
       ->required()
       ->check(CLI::IsMember(names));
   setup_command->add_flag("--dry-run", flags->dry_run, "Print the diff only; write nothing");
+  setup_command
+      ->add_option("--model-map", flags->model_map,
+                   "main=MODEL (and for Claude Code fast=MODEL): set the model the agent asks for "
+                   "to one the proxy serves (repeatable)")
+      ->type_name("ROLE=MODEL");
   add_config_option(*setup_command, flags->common);
   setup_command->callback([flags, &exit_code] { exit_code = setup(*flags); });
 

@@ -17,7 +17,7 @@ _agproxy() {
         word=${words[i]}
         case $word in
             --config|--port|--host|--auth-mode|--api-key|--workers|--drain-timeout|--log-level|--log-format|\
-            --url|--key|-H|--header|--curl|--probe-model|--client|--timeout)
+            --url|--key|-H|--header|--curl|--probe-model|--client|--timeout|--model-map)
                 ((i++)) ;;
             -*) ;;
             *) path="${path:+$path }$word" ;;
@@ -30,7 +30,7 @@ _agproxy() {
         --log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         --config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --client) COMPREPLY=($(compgen -W "claude-code codex gemini-cli" -- "$cur")); return ;;
-        --port|--host|--api-key|--workers|--drain-timeout|--url|--key|-H|--header|--curl|--probe-model|--timeout)
+        --port|--host|--api-key|--workers|--drain-timeout|--url|--key|-H|--header|--curl|--probe-model|--timeout|--model-map)
             return ;;
     esac
 
@@ -50,8 +50,8 @@ _agproxy() {
         "config validate") candidates="--config --json --help" ;;
         "config init") candidates="--config --json --force --help" ;;
         client) candidates="setup show undo --help" ;;
-        "client setup") candidates="claude-code codex gemini-cli --dry-run --config --help" ;;
-        "client setup "*) candidates="--dry-run --config --help" ;;
+        "client setup") candidates="claude-code codex gemini-cli --dry-run --model-map --config --help" ;;
+        "client setup "*) candidates="--dry-run --model-map --config --help" ;;
         "client show") candidates="claude-code codex gemini-cli --config --json --help" ;;
         "client show "*) candidates="--config --json --help" ;;
         "client undo") candidates="claude-code codex gemini-cli --help" ;;

@@ -12,7 +12,7 @@ function __agproxy_path
             continue
         end
         switch $token
-            case --config --port --host --auth-mode --api-key --workers --drain-timeout --log-level --log-format --url --key -H --header --curl --probe-model --client --timeout
+            case --config --port --host --auth-mode --api-key --workers --drain-timeout --log-level --log-format --url --key -H --header --curl --probe-model --client --timeout --model-map
                 set skip 1
             case '-*'
             case '*'
@@ -99,6 +99,7 @@ for action in setup show undo
     complete -c agproxy -n "__agproxy_at client $action" -a 'claude-code codex gemini-cli' -d Agent
 end
 complete -c agproxy -n '__agproxy_under client setup' -l dry-run -d 'Print the diff only'
+complete -c agproxy -n '__agproxy_under client setup' -l model-map -x -d 'main=MODEL or fast=MODEL'
 for action in setup show
     complete -c agproxy -n "__agproxy_under client $action" -l config -r -F -d 'Config file'
 end

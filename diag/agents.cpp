@@ -185,17 +185,24 @@ FileChange plan_codex(const std::string& home, const ProxyTarget& target) {
     }
   }
 
-  // The top-level key choosing the provider.
-  const size_t first_table = find_line(lines, 0, lines.size(), k_table_header);
-  const std::string provider_line = "model_provider = " + toml_string(k_provider_id);
-  const size_t current = find_line(lines, 0, first_table, key_line("model_provider"));
-  if (current != first_table) {
-    lines[current] = provider_line;
-  } else {
-    const size_t at = end_of_content(lines, 0, first_table);
-    lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(at), provider_line);
-    if (at == 0 && lines.size() > 1 && !lines[1].empty()) {
-      lines.insert(lines.begin() + 1, "");
+  // The top-level keys choosing the provider (and, with a model map, the model).
+  std::vector<std::pair<std::string, std::string>> top = {
+      {"model_provider", toml_string(k_provider_id)}};
+  if (!target.model.empty()) {
+    top.emplace_back("model", toml_string(target.model));
+  }
+  for (const auto& [key, value] : top) {
+    const size_t first_table = find_line(lines, 0, lines.size(), k_table_header);
+    const std::string line = key + " = " + value;
+    const size_t current = find_line(lines, 0, first_table, key_line(key));
+    if (current != first_table) {
+      lines[current] = line;
+    } else {
+      const size_t at = end_of_content(lines, 0, first_table);
+      lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(at), line);
+      if (at == 0 && lines.size() > 1 && !lines[1].empty()) {
+        lines.insert(lines.begin() + 1, "");
+      }
     }
   }
   change.after = join_lines(lines);
@@ -211,7 +218,8 @@ FileChange plan_codex(const std::string& home, const ProxyTarget& target) {
                   (*table)["base_url"].value<std::string>() == target.url + "/v1" &&
                   (*table)["experimental_bearer_token"].value<std::string>() == target.key &&
                   (*table)["wire_api"].value<std::string>() == "responses" &&
-                  !table->contains("env_key");
+                  !table->contains("env_key") &&
+                  (target.model.empty() || settings["model"].value<std::string>() == target.model);
   if (!ok) {
     throw Error("cannot edit " + change.path +
                 " safely (agproxy's settings are laid out in a way this command does not edit); "
@@ -246,6 +254,14 @@ FileChange plan_claude(const std::string& home, const ProxyTarget& target) {
   }
   env["ANTHROPIC_BASE_URL"] = target.url;
   env["ANTHROPIC_API_KEY"] = target.key;
+  if (!target.model.empty()) {
+    env["ANTHROPIC_MODEL"] = target.model;
+  }
+  if (!target.fast_model.empty()) {
+    // The older and the newer name of the small fast model's variable.
+    env["ANTHROPIC_SMALL_FAST_MODEL"] = target.fast_model;
+    env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] = target.fast_model;
+  }
   if (env.erase("ANTHROPIC_AUTH_TOKEN") > 0) {
     change.removed.push_back("env.ANTHROPIC_AUTH_TOKEN (Claude Code would also send it as "
                              "Authorization: Bearer, which the proxy reads first)");
@@ -258,7 +274,7 @@ FileChange plan_claude(const std::string& home, const ProxyTarget& target) {
 }
 
 // Gemini CLI: the API-key auth type in settings.json.
-FileChange plan_gemini_settings(const std::string& home) {
+FileChange plan_gemini_settings(const std::string& home, const ProxyTarget& target) {
   FileChange change;
   change.path = home + "/.gemini/settings.json";
   change.before = read_file_if_exists(change.path);
@@ -269,6 +285,12 @@ FileChange plan_gemini_settings(const std::string& home) {
     throw Error(change.path + ": \"security.auth\" is not an object; fix it first");
   }
   settings["security"]["auth"]["selectedType"] = "gemini-api-key";
+  if (!target.model.empty()) {
+    if (settings.contains("model") && !settings["model"].is_object()) {
+      throw Error(change.path + ": \"model\" is not an object; fix it first");
+    }
+    settings["model"]["name"] = target.model;
+  }
   change.after = json_text(settings, change.before, change.path);
   return change;
 }
@@ -699,7 +721,7 @@ std::vector<FileChange> plan_setup(Agent agent, const std::string& home,
     case Agent::codex:
       return {plan_codex(home, target)};
     case Agent::gemini_cli:
-      return {plan_gemini_settings(home), plan_gemini_env(home, target)};
+      return {plan_gemini_settings(home, target), plan_gemini_env(home, target)};
     }
   } catch (const std::system_error& e) {
     throw Error(e.what());

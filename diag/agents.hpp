@@ -29,6 +29,10 @@ struct ProxyTarget {
   // The proxy's root URL as a local client reaches it, e.g. "http://127.0.0.1:8045".
   std::string url;
   std::string key;
+  // The model the agent should ask for, and its small fast one (Claude Code's background calls);
+  // empty: the agent's own choice is left as it is.
+  std::string model;
+  std::string fast_model;
 };
 
 // One file `setup` would change: its text before (nothing when it does not exist) and after.

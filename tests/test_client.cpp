@@ -302,3 +302,46 @@ TEST_CASE("client show and errors") {
   CHECK(contains(no_config.err, "agproxy config init"));
   CHECK_FALSE(exists(empty.file(".codex/config.toml")));
 }
+
+TEST_CASE("client setup --model-map: models the proxy serves, for each agent") {
+  Home home;
+  // An upstream serving Gemini models, Claude names mapped onto them.
+  json config = json::parse(config_json("strict", false, k_key));
+  config["proxy"]["upstreams"] = {{{"name", "gemini"},
+                                   {"protocol", "gemini"},
+                                   {"base_url", "http://127.0.0.1:9"},
+                                   {"api_keys", {"AIza-x"}},
+                                   {"models", {"gemini-*"}},
+                                   {"model_map", {{"claude-*haiku*", "gemini-2.5-flash"}}}}};
+  write_file(home.path(".config/agproxy/config.json"), config.dump());
+
+  RunResult result = home.client({"setup", "claude-code", "--model-map", "main=gemini-2.5-pro",
+                                  "--model-map", "fast=claude-3-5-haiku"});
+  REQUIRE(result.exit_code == 0);
+  const json claude = json::parse(read_text(home.path(".claude/settings.json")));
+  CHECK(claude["env"]["ANTHROPIC_MODEL"] == "gemini-2.5-pro");
+  CHECK(claude["env"]["ANTHROPIC_SMALL_FAST_MODEL"] == "claude-3-5-haiku");
+  CHECK(claude["env"]["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "claude-3-5-haiku");
+
+  result = home.client({"setup", "codex", "--model-map", "main=gemini-2.5-pro"});
+  REQUIRE(result.exit_code == 0);
+  CHECK(contains(read_text(home.path(".codex/config.toml")), "model = \"gemini-2.5-pro\""));
+  // Twice: no change.
+  result = home.client({"setup", "codex", "--model-map", "main=gemini-2.5-pro"});
+  CHECK(contains(result.out, "no change"));
+
+  result = home.client({"setup", "gemini-cli", "--model-map", "main=gemini-2.5-flash"});
+  REQUIRE(result.exit_code == 0);
+  const json gemini = json::parse(read_text(home.path(".gemini/settings.json")));
+  CHECK(gemini["model"]["name"] == "gemini-2.5-flash");
+
+  // A model no upstream serves is refused, naming it; nothing is written.
+  result = home.client({"setup", "gemini-cli", "--model-map", "main=gpt-5"});
+  CHECK(result.exit_code == 1);
+  CHECK(contains(result.err, "'gpt-5'"));
+  CHECK(json::parse(read_text(home.path(".gemini/settings.json")))["model"]["name"] ==
+        "gemini-2.5-flash");
+  // Bad roles are usage errors.
+  CHECK(home.client({"setup", "codex", "--model-map", "fast=gemini-2.5-pro"}).exit_code == 2);
+  CHECK(home.client({"setup", "codex", "--model-map", "gemini-2.5-pro"}).exit_code == 2);
+}
