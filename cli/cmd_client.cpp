@@ -2,6 +2,7 @@
 #include "cli/common.hpp"
 #include "diag/agents.hpp"
 #include "diag/doctor.hpp"
+#include "diag/http_probe.hpp"
 #include "server/auth/secret.hpp"
 #include "server/protocols/echo.hpp"
 #include "server/upstream/forward.hpp"
@@ -177,6 +178,51 @@ int undo(const ClientFlags& flags) {
   return k_exit_ok;
 }
 
+// What the running proxy said to the agent's key: nothing when the agent is not pointed at the
+// proxy or sends no key.
+struct Verdict {
+  bool reached = false;
+  int status = 0;
+  std::string reason; // x-agproxy-reason of a 401
+};
+
+// Ask the running proxy whether it accepts the key `wiring` sends, as the agent sends it (the
+// header the proxy reads first), with one GET of its model list.
+std::optional<Verdict> ask_proxy(const agents::Wiring& wiring,
+                                 const std::optional<agents::ProxyTarget>& proxy) {
+  if (!proxy || !wiring.key || !wiring.base_url ||
+      !wiring.base_url->value.starts_with(proxy->url) || wiring.headers.empty()) {
+    return std::nullopt;
+  }
+  const std::string& header = wiring.headers.front();
+  diag::ProbeRequest request;
+  request.url = proxy->url + "/v1/models";
+  if (header.starts_with("Authorization")) {
+    request.headers.emplace_back("Authorization", "Bearer " + wiring.key->value);
+  } else {
+    request.headers.emplace_back(header, wiring.key->value);
+  }
+  diag::CurlProber prober;
+  const diag::ProbeResponse response = prober.send(request);
+  Verdict verdict;
+  verdict.reached = response.error == diag::TransportError::none;
+  verdict.status = response.status;
+  verdict.reason = response.header("x-agproxy-reason").value_or("");
+  return verdict;
+}
+
+// Return `verdict` in words.
+std::string describe(const Verdict& verdict, const std::string& url) {
+  if (!verdict.reached) {
+    return "the proxy at " + url + " is not running (start it: agproxy serve)";
+  }
+  if (verdict.status == 200) {
+    return "accepted by the running proxy";
+  }
+  return "REFUSED by the running proxy: " + std::to_string(verdict.status) +
+         (verdict.reason.empty() ? "" : " " + verdict.reason) + " (agproxy doctor 401 tells why)";
+}
+
 // Return `wiring` as JSON for `client show --json`; keys only masked and fingerprinted.
 nlohmann::json wiring_json(const agents::Wiring& wiring,
                            const std::optional<agents::ProxyTarget>& proxy) {
@@ -206,6 +252,14 @@ nlohmann::json wiring_json(const agents::Wiring& wiring,
     out["traps"].push_back({{"id", trap.id}, {"message", trap.message}, {"fix", trap.fix}});
   }
   out["notes"] = wiring.notes;
+  out["running_proxy"] = nullptr;
+  if (const std::optional<Verdict> verdict = ask_proxy(wiring, proxy)) {
+    out["running_proxy"] = {
+        {"reached", verdict->reached},
+        {"status", verdict->reached ? nlohmann::json(verdict->status) : nlohmann::json(nullptr)},
+        {"accepted", verdict->reached && verdict->status == 200},
+        {"reason", verdict->reason}};
+  }
   return out;
 }
 
@@ -237,6 +291,9 @@ void print_wiring(const agents::Wiring& wiring, const std::optional<agents::Prox
                                                     : "  NOT the proxy key");
     }
     std::cout << "\n";
+    if (const std::optional<Verdict> verdict = ask_proxy(wiring, proxy)) {
+      std::cout << "  proxy:    " << describe(*verdict, proxy->url) << "\n";
+    }
   }
   for (const agents::Trap& trap : wiring.traps) {
     std::cout << "  ✗ " << trap.message << "\n    fix: " << trap.fix << "\n";

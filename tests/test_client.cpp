@@ -345,3 +345,29 @@ TEST_CASE("client setup --model-map: models the proxy serves, for each agent") {
   CHECK(home.client({"setup", "codex", "--model-map", "fast=gemini-2.5-pro"}).exit_code == 2);
   CHECK(home.client({"setup", "codex", "--model-map", "gemini-2.5-pro"}).exit_code == 2);
 }
+
+TEST_CASE("client show asks the running proxy whether it accepts each agent's key") {
+  Home home;
+  ServeProcess server({"--config", home.path(".config/agproxy/config.json")}, {});
+  // The agents are pointed at the port the server listens on.
+  json config = json::parse(read_text(home.path(".config/agproxy/config.json")));
+  config["proxy"]["port"] = server.port();
+  write_file(home.path(".config/agproxy/config.json"), config.dump());
+  REQUIRE(home.client({"setup", "gemini-cli"}).exit_code == 0);
+  RunResult shown = home.client({"show", "gemini-cli", "--json"});
+  REQUIRE(shown.exit_code == 0);
+  json verdict = json::parse(shown.out)["agents"][0]["running_proxy"];
+  CHECK(verdict["accepted"] == true);
+  CHECK(verdict["status"] == 200);
+  CHECK(contains(home.client({"show", "gemini-cli"}).out, "accepted by the running proxy"));
+  // Another key in the agent's file: the proxy refuses it, and show says so with the reason.
+  std::string dotenv = read_text(home.path(".gemini/.env"));
+  dotenv.replace(dotenv.find(k_key), std::string(k_key).size(), k_other);
+  write_file(home.path(".gemini/.env"), dotenv);
+  shown = home.client({"show", "gemini-cli", "--json"});
+  verdict = json::parse(shown.out)["agents"][0]["running_proxy"];
+  CHECK(verdict["accepted"] == false);
+  CHECK(verdict["status"] == 401);
+  CHECK(verdict["reason"] == "invalid_api_key");
+  CHECK(contains(home.client({"show", "gemini-cli"}).out, "REFUSED by the running proxy: 401"));
+}
