@@ -6,14 +6,13 @@
 //   node bench/streams.mjs [--streams 1000] [--events 20] [--spacing 100] [--build build] [--json 1]
 //
 // Needs the built agproxy and agproxy_fake_provider (./bootstrap test builds both). Loopback only.
-import { spawn } from "node:child_process";
 import http from "node:http";
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir, cpus } from "node:os";
+import { writeFileSync, readFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join } from "node:path";
+import { options, nowUs, Processes } from "./lib.mjs";
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, word, i, all) =>
-  word.startsWith("--") ? [...pairs, [word.slice(2), all[i + 1]]] : pairs, []));
+const args = options();
 const streams = Number(args.streams ?? 1000);
 const events = Number(args.events ?? 20);
 const spacing = Number(args.spacing ?? 100);
@@ -21,26 +20,10 @@ const build = args.build ?? "build";
 const ramp = Math.max(spacing, streams);
 if (ramp >= events * spacing) throw new Error("--events x --spacing must outlast the ramp");
 const key = "sk-0123456789abcdef0123456789abcdef";
-const dir = mkdtempSync(join(tmpdir(), "agproxy-streams-"));
-const children = [];
+const processes = new Processes("agproxy-streams-");
+const dir = processes.dir;
+const start = (command, argv, pattern) => processes.start(command, argv, pattern);
 
-function start(command, argv, pattern) {
-  const child = spawn(command, argv, { env: { PATH: process.env.PATH, HOME: dir } });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let output = "";
-    const onData = (data) => {
-      output += data;
-      const match = output.match(pattern);
-      if (match) resolve({ child, value: match[1] });
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", (code) => reject(new Error(`${command} exited ${code}: ${output}`)));
-  });
-}
-
-const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
 
 async function runStreams(url, headers, count = streams) {
   const delays = [];
@@ -145,6 +128,5 @@ try {
   }
   process.exitCode = proxied.completed === streams ? 0 : 1;
 } finally {
-  for (const child of children) child.kill("SIGTERM");
-  rmSync(dir, { recursive: true, force: true });
+  processes.stopAll();
 }

@@ -11,15 +11,14 @@
 //                                     [--build build] [--json 1]
 //
 // Needs the built agproxy (./bootstrap test builds it). Loopback only.
-import { spawn } from "node:child_process";
 import http from "node:http";
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir, cpus } from "node:os";
+import { writeFileSync, readFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { options, nowUs, Processes } from "./lib.mjs";
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, word, i, all) =>
-  word.startsWith("--") ? [...pairs, [word.slice(2), all[i + 1]]] : pairs, []));
+const args = options();
 const streams = Number(args.streams ?? 100);
 const events = Number(args.events ?? 20);
 const spacing = Number(args.spacing ?? 100);
@@ -28,26 +27,10 @@ const build = args.build ?? "build";
 const ramp = Math.max(spacing, streams);
 if (ramp >= events * spacing) throw new Error("--events x --spacing must outlast the ramp");
 const key = "sk-0123456789abcdef0123456789abcdef";
-const dir = mkdtempSync(join(tmpdir(), "agproxy-translated-streams-"));
-const children = [];
+const processes = new Processes("agproxy-translated-streams-");
+const dir = processes.dir;
+const start = (command, argv, pattern) => processes.start(command, argv, pattern);
 
-function start(command, argv, pattern) {
-  const child = spawn(command, argv, { env: { PATH: process.env.PATH, HOME: dir } });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let output = "";
-    const onData = (data) => {
-      output += data;
-      const match = output.match(pattern);
-      if (match) resolve({ child, value: match[1] });
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", (code) => reject(new Error(`${command} exited ${code}: ${output}`)));
-  });
-}
-
-const nowUs = () => (performance.timeOrigin + performance.now()) * 1000;
 const model = (upstream) => `ts-${upstream}-${events}-${spacing}`;
 
 // Each client family: its route, its request body and the text of one event of its stream.
@@ -201,6 +184,5 @@ try {
   if (!ok) console.error("translated_streams: a stream did not complete, or lacked its x-agproxy-translation");
   process.exitCode = ok ? 0 : 1;
 } finally {
-  for (const child of children) child.kill("SIGTERM");
-  rmSync(dir, { recursive: true, force: true });
+  processes.stopAll();
 }
