@@ -91,9 +91,11 @@ std::vector<json> chunks_of(const std::string& stream) {
   return chunks;
 }
 
-std::string write_stream(const std::vector<ir::Event>& events, const std::string& model = "m") {
+std::string write_stream(const std::vector<ir::Event>& events, const std::string& model = "m",
+                         bool usage = true) {
   ir::Conversation request;
   request.model = model;
+  request.stream_usage = usage;
   auto writer = chat().stream_writer(request, {});
   std::string out;
   for (const ir::Event& e : events) {
@@ -1088,4 +1090,29 @@ TEST_CASE("openai_chat: read_error_message") {
     CAPTURE(row.body);
     CHECK(chat().read_error_message(json::parse(row.body)) == row.message);
   }
+}
+
+TEST_CASE(
+    "openai_chat: the usage chunk only for a client that asked (stream_options.include_usage)") {
+  using K = ir::Event::Kind;
+  ir::Event finish;
+  finish.kind = K::finish;
+  finish.usage.output = 3;
+  ir::Event text;
+  text.kind = K::text_delta;
+  text.text = "hi";
+  const std::string without = write_stream({text, finish}, "m", false);
+  CHECK(without.find("\"usage\"") == std::string::npos);
+  CHECK(without.find("\"choices\":[]") == std::string::npos);
+  CHECK(without.ends_with("data: [DONE]\n\n"));
+  CHECK(write_stream({text, finish}, "m", true).find("\"usage\"") != std::string::npos);
+  // The reader takes the client's wish from the request.
+  const ir::Conversation asked = chat().read_request(
+      json::parse(R"({"model":"m","stream":true,"stream_options":{"include_usage":true},
+                      "messages":[{"role":"user","content":"x"}]})"),
+      {});
+  CHECK(asked.stream_usage);
+  const ir::Conversation plain = chat().read_request(
+      json::parse(R"({"model":"m","stream":true,"messages":[{"role":"user","content":"x"}]})"), {});
+  CHECK_FALSE(plain.stream_usage);
 }

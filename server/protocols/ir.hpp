@@ -118,6 +118,10 @@ struct Conversation {
   std::optional<long long> reasoning_budget;
   std::string reasoning_effort;
   bool stream = false;
+  // Whether a streamed reply should end with a usage report where the family makes it optional
+  // (OpenAI Chat's stream_options.include_usage: its chunk with empty choices trips clients that
+  // did not ask for it).
+  bool stream_usage = false;
 };
 
 enum class Finish : std::uint8_t { stop, length, tool_calls, content_filter, error };

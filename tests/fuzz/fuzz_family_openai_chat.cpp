@@ -177,6 +177,7 @@ void check_written(const std::string& stream) {
 std::string write_stream(const std::vector<ir::Event>& events) {
   ir::Conversation request;
   request.model = "fuzz";
+  request.stream_usage = true; // the usage chunk checked below
   auto writer = chat().stream_writer(request, {});
   std::string out;
   for (const ir::Event& event : events) {

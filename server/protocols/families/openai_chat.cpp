@@ -434,6 +434,9 @@ void read_options(const json& body, ir::Conversation& out) {
   }
   out.reasoning_effort = read_effort(string_member(body, "reasoning_effort"));
   out.stream = bool_member(body, "stream").value_or(false);
+  if (const json* options = member(body, "stream_options"); options != nullptr) {
+    out.stream_usage = bool_member(*options, "include_usage").value_or(false);
+  }
 }
 
 // Return the history in `messages`: system and developer messages joined into `system`, tool
@@ -825,7 +828,7 @@ private:
 // Writes chat.completion.chunk events as the OpenAI SDKs read them.
 class ChatStreamWriter final : public StreamWriter {
 public:
-  explicit ChatStreamWriter(std::string model) : m_model(std::move(model)) {}
+  ChatStreamWriter(std::string model, bool usage) : m_model(std::move(model)), m_usage(usage) {}
 
   void write(const ir::Event& event, std::string& out) override {
     if (m_done) {
@@ -919,10 +922,12 @@ private:
       usage.cached = usage.cached == 0 ? m_start_usage.cached : usage.cached;
     }
     chunk(json::object(), out, finish_text(finish));
-    json last = envelope();
-    last["choices"] = json::array();
-    last["usage"] = usage_json(usage);
-    out += "data: " + dump(last) + "\n\n";
+    if (m_usage) {
+      json last = envelope();
+      last["choices"] = json::array();
+      last["usage"] = usage_json(usage);
+      out += "data: " + dump(last) + "\n\n";
+    }
     out += "data: [DONE]\n\n";
     m_done = true;
   }
@@ -944,6 +949,7 @@ private:
   }
 
   std::string m_model;
+  bool m_usage; // the client asked for the usage chunk
   std::string m_id;
   long long m_created = wire::unix_now();
   bool m_started = false;
@@ -1119,7 +1125,7 @@ public:
 
   std::unique_ptr<StreamWriter> stream_writer(const ir::Conversation& request,
                                               const RequestSite& /*site*/) const override {
-    return std::make_unique<ChatStreamWriter>(request.model);
+    return std::make_unique<ChatStreamWriter>(request.model, request.stream_usage);
   }
 
   std::string read_error_message(const json& body) const override { return error_text(body); }
