@@ -50,6 +50,8 @@ struct DoctorOptions {
 
 // The whole diagnosis.
 struct DoctorReport {
+  // The walk that made it: "401".
+  std::string topic = "401";
   std::string target;
   std::optional<std::string> config_path;
   std::optional<std::string> effective_auth_mode;
@@ -70,8 +72,8 @@ inline constexpr const char* k_check_ids[] = {
     "headers.foreign_key", "headers.key_mismatch", "env.sdk",          "env.agents",
     "env.http_proxy",      "upstream.auth"};
 
-// Walk the 401 checks against the target and config of `options`, reading `env` (never changing
-// it) and sending probes with `prober`. Throws UsageError for bad arguments.
+// Walk the 401 checks (diag/doctor/walks.cpp) against the target and config of `options`, reading
+// `env` (never changing it) and sending probes with `prober`. Throws UsageError for bad arguments.
 DoctorReport run_doctor_401(const DoctorOptions& options, const Environment& env,
                             HttpProber& prober);
 

@@ -30,7 +30,7 @@ Style style_of(CheckStatus status) {
 std::string render_text(const DoctorReport& report, bool color, bool verbose) {
   const std::string reset = color ? "\033[0m" : "";
   const std::string bold = color ? "\033[1m" : "";
-  std::string out = bold + "agproxy doctor 401" + reset + ": " + report.target;
+  std::string out = bold + "agproxy doctor " + report.topic + reset + ": " + report.target;
   out += report.config_path ? " (config " + *report.config_path + ")\n" : " (no config)\n";
   for (const CheckResult& check : report.checks) {
     const Style style = style_of(check.status);
