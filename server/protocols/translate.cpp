@@ -41,13 +41,27 @@ std::string Translation::content_type() const {
   return event_stream ? "text/event-stream" : "application/json";
 }
 
+void Translation::note_usage(const ir::Event& event) const {
+  if (event.kind != ir::Event::Kind::start && event.kind != ir::Event::Kind::finish) {
+    return;
+  }
+  // A finish carries the totals; a start may know the input only. Later counts replace earlier.
+  const ir::Usage& seen = event.usage;
+  m_usage.input = seen.input != 0 ? seen.input : m_usage.input;
+  m_usage.output = seen.output != 0 ? seen.output : m_usage.output;
+  m_usage.cached = seen.cached != 0 ? seen.cached : m_usage.cached;
+  m_usage.reasoning = seen.reasoning != 0 ? seen.reasoning : m_usage.reasoning;
+}
+
 std::string Translation::answer(std::string_view body) const {
-  return family_of(m_client).write_answer(family_of(m_upstream).read_answer(parse_json(body)),
-                                          m_conversation);
+  const ir::Answer whole = family_of(m_upstream).read_answer(parse_json(body));
+  m_usage = whole.usage;
+  return family_of(m_client).write_answer(whole, m_conversation);
 }
 
 std::string Translation::answer_as_stream(std::string_view body) const {
   const ir::Answer whole = family_of(m_upstream).read_answer(parse_json(body));
+  m_usage = whole.usage;
   std::unique_ptr<StreamWriter> writer = family_of(m_client).stream_writer(m_conversation, m_site);
   std::string out;
   for (const ir::Event& event : answer_events(whole)) {
@@ -74,6 +88,7 @@ std::string Translation::feed(std::string_view bytes) {
   for (const ir::Event& event : m_events) {
     m_ended =
         m_ended || event.kind == ir::Event::Kind::finish || event.kind == ir::Event::Kind::error;
+    note_usage(event);
     m_writer->write(event, out);
   }
   return out;
@@ -88,6 +103,7 @@ std::string Translation::finish(bool broken) {
     // A reader closes a cut stream with a finish of its own; the client must not take a broken
     // answer for a whole one.
     if (!(cut && event.kind == ir::Event::Kind::finish)) {
+      note_usage(event);
       m_writer->write(event, out);
     }
   }
