@@ -78,7 +78,21 @@ std::string Translation::error(int status, std::string_view body) const {
   if (message.empty()) {
     message = "the provider answered " + std::to_string(status);
   }
-  return error_body(m_client, error_kind_for_status(status), "provider_error", message);
+  // The provider's own code survives where the client's shape has a slot for it (OpenAI's
+  // "code"): insufficient_quota, context_length_exceeded, RESOURCE_EXHAUSTED tell a client and the
+  // doctor more than the status.
+  std::string code = "provider_error";
+  if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_object()) {
+    for (const char* field : {"code", "type", "status"}) {
+      const json& value = parsed["error"].value(field, json());
+      if (value.is_string() && !value.get<std::string>().empty() &&
+          value.get<std::string>().size() <= 64) {
+        code = value.get<std::string>();
+        break;
+      }
+    }
+  }
+  return error_body(m_client, error_kind_for_status(status), code, message);
 }
 
 std::string Translation::feed(std::string_view bytes) {
