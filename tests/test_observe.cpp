@@ -223,11 +223,16 @@ TEST_CASE("observe: rate-limited and refused provider keys show in events and st
 TEST_CASE("observe: /metrics after mixed traffic passes promtool and counts what happened") {
   FakeProvider provider;
   json fake = upstream("fake \"quoted\"", provider.url(), {k_limited_canary, k_provider_canary});
-  fake["models"] = {"gpt-*"}; // served to every family, translated
+  fake["models"] = {"gpt-*", "scripted*"}; // served to every family, translated
   Observed proxy(json{{"upstreams", json::array({fake})}});
   auto c = proxy.client();
   REQUIRE(proxy.chat());
   REQUIRE(proxy.chat());
+  REQUIRE(proxy.chat("scripted-1")); // answers with usage: counted as the provider said
+  REQUIRE(
+      c.Post("/v1/messages", Observed::auth(),
+             R"({"model":"scripted-2","max_tokens":5,"messages":[{"role":"user","content":"x"}]})",
+             "application/json"));
   REQUIRE(c.Get("/v1/models", {{"x-api-key", k_other}}));
   REQUIRE(c.Get("/v1/models"));
   REQUIRE(c.Post("/v1/messages", Observed::auth(),
@@ -239,20 +244,27 @@ TEST_CASE("observe: /metrics after mixed traffic passes promtool and counts what
   CHECK(result->status == 200);
   CHECK(contains(result->get_header_value("Content-Type"), "text/plain; version=0.0.4"));
   const std::string& text = result->body;
-  CHECK(contains(text, "agproxy_requests_total{family=\"openai\",status=\"200\"} 2\n"));
+  CHECK(contains(text, "agproxy_requests_total{family=\"openai\",status=\"200\"} 3\n"));
   CHECK(contains(text, "agproxy_requests_total{family=\"openai\",status=\"401\"} 2\n"));
   CHECK(contains(
       text, "agproxy_auth_denials_total{reason=\"invalid_api_key\",header=\"x-api-key\"} 1\n"));
   CHECK(
       contains(text, "agproxy_auth_denials_total{reason=\"missing_api_key\",header=\"none\"} 1\n"));
-  CHECK(contains(text, "agproxy_translations_total{direction=\"anthropic->openai\"} 1\n"));
+  CHECK(contains(text, "agproxy_translations_total{direction=\"anthropic->openai\"} 2\n"));
   CHECK(contains(text, "agproxy_upstream_requests_total{upstream=\"fake \\\"quoted\\\"\",status="
                        "\"429\"} 1\n"));
   CHECK(contains(text, "agproxy_upstream_retries_total{upstream=\"fake \\\"quoted\\\"\",cause="
                        "\"rate_limited\"} 1\n"));
   CHECK(contains(text,
                  "agproxy_upstream_keys{upstream=\"fake \\\"quoted\\\"\",state=\"resting\"} 1\n"));
-  CHECK(contains(text, "agproxy_request_duration_seconds_count{family=\"openai\"} 4\n"));
+  CHECK(contains(text, "agproxy_request_duration_seconds_count{family=\"openai\"} 5\n"));
+  for (const char* kind : {"input", "output"}) {
+    CAPTURE(kind);
+    const std::string sample = "agproxy_tokens_total{upstream=\"fake \\\"quoted\\\"\",kind=\"" +
+                               std::string(kind) + "\"} ";
+    REQUIRE(contains(text, sample));
+    CHECK(std::stoll(text.substr(text.find(sample) + sample.size())) > 0);
+  }
   CHECK(contains(text, "agproxy_open_connections "));
   CHECK(contains(text, "agproxy_config_reloads_total{result=\"ok\"} 0\n"));
 

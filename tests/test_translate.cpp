@@ -1,5 +1,6 @@
 // Translation between API families through the real binary (DESIGN §6): what the provider got,
 // what the client got back, and the errors, against the fake provider on a loopback port.
+#include "server/protocols/translate.hpp"
 #include "tests/fake_provider.hpp"
 #include "tests/support.hpp"
 
@@ -284,4 +285,36 @@ TEST_CASE("translate: a provider stream that breaks off ends in the client's in-
   REQUIRE(answer);
   CHECK(contains(answer->body, "event: message_stop"));
   CHECK_FALSE(contains(answer->body, "event: error"));
+}
+
+TEST_CASE("translate: a provider's error code survives where the client's shape has a slot") {
+  const json request = {{"model", "m"},
+                        {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}};
+  const agproxy::Translation to_anthropic(agproxy::Protocol::openai, agproxy::Protocol::anthropic,
+                                          request, agproxy::RequestSite{}, "m");
+  json body = json::parse(to_anthropic.error(
+      429, R"({"type":"error","error":{"type":"rate_limit_error","message":"slow down"}})"));
+  CHECK(body["error"]["code"] == "rate_limit_error");
+  CHECK(body["error"]["message"] == "slow down");
+  const agproxy::Translation to_gemini(agproxy::Protocol::openai, agproxy::Protocol::gemini,
+                                       request, agproxy::RequestSite{}, "m");
+  body = json::parse(to_gemini.error(
+      429, R"({"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}})"));
+  CHECK(body["error"]["code"] == "RESOURCE_EXHAUSTED");
+  CHECK(body["error"]["type"] == "rate_limit_error");
+  const agproxy::Translation from_openai(
+      agproxy::Protocol::anthropic, agproxy::Protocol::openai,
+      json{{"model", "m"},
+           {"max_tokens", 5},
+           {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}},
+      agproxy::RequestSite{}, "m");
+  body = json::parse(from_openai.error(
+      429,
+      R"({"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}})"));
+  CHECK(body["type"] == "error");
+  CHECK(body["error"]["type"] == "rate_limit_error");
+  CHECK(body["error"]["message"] == "You exceeded your current quota");
+  // A body that is not JSON: the status says it.
+  body = json::parse(to_anthropic.error(503, "<html>"));
+  CHECK(body["error"]["code"] == "provider_error");
 }

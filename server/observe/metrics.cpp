@@ -305,8 +305,10 @@ std::string Metrics::render(const LiveState& live) const {
     out.sample("agproxy_upstream_keys", labels + "\"resting\"", upstream.resting);
     out.sample("agproxy_upstream_keys", labels + "\"out\"", upstream.out);
   }
-  out.family("agproxy_tokens_total", "counter",
-             "Tokens the providers counted, by upstream and kind (from the answers' usage).");
+  out.family(
+      "agproxy_tokens_total", "counter",
+      "Tokens the providers counted, by upstream and kind (from the usage of whole answers and "
+      "of translated streams).");
   static constexpr const char* k_kinds[] = {"input", "output", "cached", "reasoning"};
   for (const LiveState::Upstream& upstream : live.upstreams) {
     const std::string& name = upstream.name;

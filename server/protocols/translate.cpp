@@ -41,13 +41,27 @@ std::string Translation::content_type() const {
   return event_stream ? "text/event-stream" : "application/json";
 }
 
+void Translation::note_usage(const ir::Event& event) const {
+  if (event.kind != ir::Event::Kind::start && event.kind != ir::Event::Kind::finish) {
+    return;
+  }
+  // A finish carries the totals; a start may know the input only. Later counts replace earlier.
+  const ir::Usage& seen = event.usage;
+  m_usage.input = seen.input != 0 ? seen.input : m_usage.input;
+  m_usage.output = seen.output != 0 ? seen.output : m_usage.output;
+  m_usage.cached = seen.cached != 0 ? seen.cached : m_usage.cached;
+  m_usage.reasoning = seen.reasoning != 0 ? seen.reasoning : m_usage.reasoning;
+}
+
 std::string Translation::answer(std::string_view body) const {
-  return family_of(m_client).write_answer(family_of(m_upstream).read_answer(parse_json(body)),
-                                          m_conversation);
+  const ir::Answer whole = family_of(m_upstream).read_answer(parse_json(body));
+  m_usage = whole.usage;
+  return family_of(m_client).write_answer(whole, m_conversation);
 }
 
 std::string Translation::answer_as_stream(std::string_view body) const {
   const ir::Answer whole = family_of(m_upstream).read_answer(parse_json(body));
+  m_usage = whole.usage;
   std::unique_ptr<StreamWriter> writer = family_of(m_client).stream_writer(m_conversation, m_site);
   std::string out;
   for (const ir::Event& event : answer_events(whole)) {
@@ -64,7 +78,21 @@ std::string Translation::error(int status, std::string_view body) const {
   if (message.empty()) {
     message = "the provider answered " + std::to_string(status);
   }
-  return error_body(m_client, error_kind_for_status(status), "provider_error", message);
+  // The provider's own code survives where the client's shape has a slot for it (OpenAI's
+  // "code"): insufficient_quota, context_length_exceeded, RESOURCE_EXHAUSTED tell a client and the
+  // doctor more than the status.
+  std::string code = "provider_error";
+  if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_object()) {
+    for (const char* field : {"code", "type", "status"}) {
+      const json& value = parsed["error"].value(field, json());
+      if (value.is_string() && !value.get<std::string>().empty() &&
+          value.get<std::string>().size() <= 64) {
+        code = value.get<std::string>();
+        break;
+      }
+    }
+  }
+  return error_body(m_client, error_kind_for_status(status), code, message);
 }
 
 std::string Translation::feed(std::string_view bytes) {
@@ -74,6 +102,7 @@ std::string Translation::feed(std::string_view bytes) {
   for (const ir::Event& event : m_events) {
     m_ended =
         m_ended || event.kind == ir::Event::Kind::finish || event.kind == ir::Event::Kind::error;
+    note_usage(event);
     m_writer->write(event, out);
   }
   return out;
@@ -88,6 +117,7 @@ std::string Translation::finish(bool broken) {
     // A reader closes a cut stream with a finish of its own; the client must not take a broken
     // answer for a whole one.
     if (!(cut && event.kind == ir::Event::Kind::finish)) {
+      note_usage(event);
       m_writer->write(event, out);
     }
   }

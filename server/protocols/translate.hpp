@@ -49,6 +49,9 @@ public:
   // finished answer) unless the provider's final event had already come.
   std::string finish(bool broken = false);
 
+  // Return the tokens the provider counted in what was translated so far (answer, stream).
+  const ir::Usage& usage() const { return m_usage; }
+
 private:
   Protocol m_client;
   Protocol m_upstream;
@@ -59,6 +62,9 @@ private:
   std::vector<ir::Event> m_events;
   // Whether the provider's finish (or error) event has been passed on.
   bool m_ended = false;
+  mutable ir::Usage m_usage; // (answer() is const: it only reads the translation otherwise)
+  // Take the usage `event` reports (a start's input tokens, a finish's totals).
+  void note_usage(const ir::Event& event) const;
 };
 
 // Return the events that stream `answer`: a start, each part, the finish.

@@ -155,6 +155,30 @@ private:
     m_observers.events.record(std::move(seen));
   }
 
+  // Count the tokens a provider's answer reports.
+  void count_usage(const ir::Usage& usage) {
+    m_stats.count_tokens(TokenKind::input, usage.input);
+    m_stats.count_tokens(TokenKind::output, usage.output);
+    m_stats.count_tokens(TokenKind::cached, usage.cached);
+    m_stats.count_tokens(TokenKind::reasoning, usage.reasoning);
+  }
+
+  // Count the tokens of an answer passed on whole (read only when it reports usage at all).
+  void count_usage(std::string_view body) {
+    if (body.find("\"usage") == std::string_view::npos) {
+      return;
+    }
+    const ir::json parsed = ir::json::parse(body, nullptr, false);
+    if (!parsed.is_object()) {
+      return;
+    }
+    try {
+      count_usage(family_of(m_protocol).read_answer(parsed).usage);
+    } catch (const std::exception&) {
+      // not an answer of the family (a model list, an embedding): no tokens to count
+    }
+  }
+
   // Count a stream to the client as open, until stream_ended().
   void stream_started() {
     m_stream_open = true;
@@ -469,6 +493,9 @@ private:
       answer();
       return;
     }
+    if (status < 400) {
+      count_usage(m_translation->usage());
+    }
     m_response.set_content(std::move(out),
                            status >= 400 ? "application/json" : m_translation->content_type());
     answer();
@@ -503,6 +530,9 @@ private:
     if (m_translation) {
       answer_translated(std::move(m_body));
       return;
+    }
+    if (m_response.status >= 200 && m_response.status < 300) {
+      count_usage(m_body);
     }
     m_response.set_content(std::move(m_body),
                            m_content_type.empty() ? "application/octet-stream" : m_content_type);
@@ -557,6 +587,7 @@ private:
     stream_ended();
     if (m_translation) {
       const std::string tail = m_translation->finish(broken);
+      count_usage(m_translation->usage());
       if (!tail.empty() && !m_channel.send_chunk(tail)) {
         return;
       }
