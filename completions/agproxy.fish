@@ -12,7 +12,7 @@ function __agproxy_path
             continue
         end
         switch $token
-            case --config --port --host --auth-mode --api-key --workers --drain-timeout --log-level --log-format --url --key -H --header --curl --probe-model --client --timeout --model-map
+            case --config --port --host --auth-mode --api-key --workers --drain-timeout --log-level --log-format --url --key -H --header --curl --probe-model --client --timeout --model-map --model --since
                 set skip 1
             case '-*'
             case '*'
@@ -34,7 +34,7 @@ end
 
 complete -c agproxy -f
 complete -c agproxy -n '__agproxy_at ""' -a serve -d 'Run the API gateway'
-complete -c agproxy -n '__agproxy_at ""' -a doctor -d 'Find the cause of an error (topics: 401)'
+complete -c agproxy -n '__agproxy_at ""' -a doctor -d 'Find the cause of an error (topics: 401, 429)'
 complete -c agproxy -n '__agproxy_at ""' -a key -d 'Show, regenerate or set the proxy key'
 complete -c agproxy -n '__agproxy_at ""' -a config -d 'Locate, show, validate or create the config file'
 complete -c agproxy -n '__agproxy_at ""' -a client -d 'Wire coding agents to the proxy, and show their wiring'
@@ -67,6 +67,19 @@ complete -c agproxy -n '__agproxy_at doctor 401' -l timeout -x -d 'Seconds per p
 complete -c agproxy -n '__agproxy_at doctor 401' -l json -d 'Print one JSON object'
 complete -c agproxy -n '__agproxy_at doctor 401' -s v -l verbose -d 'Show details and requests'
 complete -c agproxy -n '__agproxy_at doctor 401' -l no-color -d 'No colours'
+
+# doctor 429
+complete -c agproxy -n '__agproxy_at doctor' -a 429 -d 'Walk the 429 checks and name the cause'
+complete -c agproxy -n '__agproxy_at doctor 429' -l config -r -F -d 'Config file'
+complete -c agproxy -n '__agproxy_at doctor 429' -l url -x -d 'The proxy to check'
+complete -c agproxy -n '__agproxy_at doctor 429' -l key -x -d 'A key to test'
+complete -c agproxy -n '__agproxy_at doctor 429' -l model -x -d 'The model the failing client asks for'
+complete -c agproxy -n '__agproxy_at doctor 429' -l probe-model -x -d 'Send one request for MODEL'
+complete -c agproxy -n '__agproxy_at doctor 429' -l since -x -a '30s 10m 1h 1d' -d 'Read only the events of the last DURATION'
+complete -c agproxy -n '__agproxy_at doctor 429' -l timeout -x -d 'Seconds per probe'
+complete -c agproxy -n '__agproxy_at doctor 429' -l json -d 'Print one JSON object'
+complete -c agproxy -n '__agproxy_at doctor 429' -s v -l verbose -d 'Show details and requests'
+complete -c agproxy -n '__agproxy_at doctor 429' -l no-color -d 'No colours'
 
 # key
 complete -c agproxy -n '__agproxy_at key' -a show -d 'Print the proxy key'

@@ -39,4 +39,9 @@ DoctorReport run_doctor_401(const DoctorOptions& options, const Environment& env
   return doctor::run_walk(doctor::walk_401(), options, env, prober);
 }
 
+DoctorReport run_doctor_429(const DoctorOptions& options, const Environment& env,
+                            HttpProber& prober) {
+  return doctor::run_walk(doctor::walk_429(), options, env, prober);
+}
+
 } // namespace agproxy::diag

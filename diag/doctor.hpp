@@ -35,7 +35,7 @@ struct CheckResult {
   std::vector<std::string> trace;
 };
 
-// What `agproxy doctor 401` was asked.
+// What `agproxy doctor 401` or `doctor 429` was asked.
 struct DoctorOptions {
   std::optional<std::string> url;
   std::optional<std::string> config_path;
@@ -45,19 +45,25 @@ struct DoctorOptions {
   std::optional<std::string> probe_model;
   // The coding agent env.agents limits itself to ("claude-code", "codex", "gemini-cli").
   std::optional<std::string> client;
+  // doctor 429: the model the failing client asks for.
+  std::optional<std::string> model;
+  // How far back the server's events are read ("30s", "10m", "2h", "1d").
+  std::optional<std::string> since;
   double timeout_seconds = 2;
 };
 
 // The whole diagnosis.
 struct DoctorReport {
-  // The walk that made it: "401".
+  // The walk that made it: "401" or "429".
   std::string topic = "401";
   std::string target;
   std::optional<std::string> config_path;
   std::optional<std::string> effective_auth_mode;
   std::vector<CheckResult> checks;
-  // The id of the failing check that explains the 401, if any fails.
+  // The id of the failing check that explains the error, if any fails.
   std::optional<std::string> verdict;
+  // The last line of the text report when no check fails.
+  std::string all_clear;
 
   // Return the exit code: 0 no failing check, 1 a failing check, 3 proxy unreachable.
   int exit_code() const;
@@ -65,16 +71,26 @@ struct DoctorReport {
   const CheckResult& check(std::string_view id) const;
 };
 
-// The check ids in the order they run and decide the verdict.
+// The check ids of `doctor 401` in the order they run and decide the verdict.
 inline constexpr const char* k_check_ids[] = {
     "config.load",         "server.reachable",     "health.probe",     "auth.effective_mode",
     "auth.api_key",        "auth.simple_request",  "headers.conflict", "headers.malformed",
     "headers.foreign_key", "headers.key_mismatch", "env.sdk",          "env.agents",
     "env.http_proxy",      "upstream.auth"};
 
+// The check ids of `doctor 429` in the order they run and decide the verdict (DESIGN §8).
+inline constexpr const char* k_check_ids_429[] = {
+    "config.load",    "server.reachable", "throttle.guard", "upstream.route",
+    "upstream.quota", "upstream.keys",    "client.retry",   "upstream.probe"};
+
 // Walk the 401 checks (diag/doctor/walks.cpp) against the target and config of `options`, reading
 // `env` (never changing it) and sending probes with `prober`. Throws UsageError for bad arguments.
 DoctorReport run_doctor_401(const DoctorOptions& options, const Environment& env,
+                            HttpProber& prober);
+
+// Walk the 429 checks (diag/doctor/walks.cpp) as run_doctor_401 walks the 401 ones, reading also
+// what the server saw (GET /agproxy/status and /agproxy/events).
+DoctorReport run_doctor_429(const DoctorOptions& options, const Environment& env,
                             HttpProber& prober);
 
 } // namespace agproxy::diag

@@ -60,11 +60,7 @@ std::string render_text(const DoctorReport& report, bool color, bool verbose) {
       out += "Fix: " + cause.fix + "\n";
     }
   } else {
-    out += "\nNo check fails: the proxy accepts the key as configured.";
-    bool headers_given = report.check("headers.conflict").status != CheckStatus::skip;
-    out += headers_given
-               ? "\n"
-               : " If a client still gets 401, pass its headers: -H 'Name: value' or --curl '…'.\n";
+    out += "\n" + report.all_clear + "\n";
   }
   return out;
 }

@@ -35,7 +35,7 @@ TEST_CASE("evidence_from_request") {
   CHECK(read.value == std::string("Bearer") + k_other);
   CHECK_FALSE(read.findings.empty()); // 'Bearer' glued to the key
   CHECK(evidence.headers[1].header == agproxy::KeyHeader::x_api_key);
-  CHECK(evidence.headers[1].key->shown == describe_key(k_key));
+  CHECK(evidence.headers[1].key->shown == agproxy::describe_key(k_key));
   CHECK(evidence.headers[1].key->last4 == "cdef");
   CHECK(evidence.headers[1].carries(k_key));
   CHECK_FALSE(read.carries(k_key));

@@ -16,8 +16,13 @@ using CheckFunction = CheckResult (*)(Context& context, CheckResult check);
 CheckResult check_config_load(Context& context, CheckResult check);
 // server.reachable: something answers HTTP at the target (sets the target and the health probe).
 CheckResult check_server_reachable(Context& context, CheckResult check);
+// server.reachable, with the proxy key sent to /healthz: a strict proxy's guard then counts no
+// failed key for the doctor's own probe (doctor 429, which does not judge /healthz).
+CheckResult check_server_reachable_with_key(Context& context, CheckResult check);
 // health.probe: what GET /healthz without a key says of the server and its mode.
 CheckResult check_health_probe(Context& context, CheckResult check);
+// throttle.guard: the brute-force guard blocks no client (this machine included).
+CheckResult check_throttle_guard(Context& context, CheckResult check);
 
 // checks_auth.cpp: the proxy's auth settings, as configured and as observed.
 
@@ -53,5 +58,21 @@ CheckResult check_env_http_proxy(Context& context, CheckResult check);
 
 // upstream.auth: with --probe-model, whether the provider accepts the proxy's provider key.
 CheckResult check_upstream_auth(Context& context, CheckResult check);
+
+// checks_limits.cpp: a 429's causes behind the proxy, from what the server saw, and the client's
+// retries.
+
+// upstream.route: the upstream the server's routing sends the model to, and whether another
+// could serve it.
+CheckResult check_upstream_route(Context& context, CheckResult check);
+// upstream.quota: what kind of limit the provider's recorded 429s say: quota, rate or capacity.
+CheckResult check_upstream_quota(Context& context, CheckResult check);
+// upstream.keys: per upstream, the keys active, resting (until when) and out.
+CheckResult check_upstream_keys(Context& context, CheckResult check);
+// client.retry: no client retried a route sooner than the Retry-After of its 429.
+CheckResult check_client_retry(Context& context, CheckResult check);
+// upstream.probe: with --probe-model, one request through the proxy: its status, upstream, key
+// and rate-limit headers.
+CheckResult check_upstream_probe(Context& context, CheckResult check);
 
 } // namespace agproxy::diag::doctor

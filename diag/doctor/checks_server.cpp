@@ -1,4 +1,5 @@
 #include "diag/doctor/checks.hpp"
+#include "server/auth/throttle.hpp"
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -118,7 +119,12 @@ CheckResult check_server_reachable(Context& context, CheckResult check) {
     throw UsageError("--url: '" + url + "' is not an http:// or https:// URL with a host");
   }
   context.target = *target;
-  context.health = context.probe(check.trace, {"GET", context.target.base + "/healthz", {}, "", 0});
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (const auto key = context.expected_key(); context.health_with_key && key && !key->empty()) {
+    headers.emplace_back("Authorization", "Bearer " + *key);
+  }
+  context.health =
+      context.probe(check.trace, {"GET", context.target.base + "/healthz", headers, "", 0});
   const ProbeResponse& health = *context.health;
   const std::string where = context.target.host + ":" + std::to_string(context.target.port);
   const std::string timeout = std::to_string(static_cast<int>(context.options.timeout_seconds));
@@ -191,6 +197,11 @@ CheckResult check_server_reachable(Context& context, CheckResult check) {
   return check;
 }
 
+CheckResult check_server_reachable_with_key(Context& context, CheckResult check) {
+  context.health_with_key = true;
+  return check_server_reachable(context, std::move(check));
+}
+
 CheckResult check_health_probe(Context& context, CheckResult check) {
   if (!context.reachable()) {
     check.summary = "skipped: no HTTP answer at the target";
@@ -248,6 +259,155 @@ CheckResult check_health_probe(Context& context, CheckResult check) {
   check.fix = "find what listens there: ss -ltnp 'sport = :" + std::to_string(context.target.port) +
               "'; run the proxy on its own port (proxy.port" +
               (context.settings ? " = " + std::to_string(context.settings->port) : "") + ")";
+  return check;
+}
+
+namespace {
+
+// Return the guard's settings in words, e.g. "proxy.auth_throttle: 20 failed keys in 60 s,
+// loopback exempt".
+std::string guard_settings(int max_failures, long long window_s, bool include_loopback) {
+  return "proxy.auth_throttle: " + std::to_string(max_failures) + " failed keys in " +
+         std::to_string(window_s) + " s, loopback " + (include_loopback ? "counted" : "exempt");
+}
+
+// Return the fix of a block of `address` lifting at `lifts` ("HH:MM:SS").
+std::string guard_fix(const Context& context, const std::string& address, const std::string& lifts,
+                      int max_failures) {
+  return "fix the client's key (why the proxy refuses it: agproxy doctor 401" +
+         context.config_flag() + "), then wait until " + lifts +
+         "; or raise proxy.auth_throttle.max_failures (now " + std::to_string(max_failures) + ")" +
+         (is_loopback_address(address)
+              ? " or set proxy.auth_throttle.include_loopback to false (loopback clients are "
+                "trusted by default)"
+              : std::string());
+}
+
+} // namespace
+
+CheckResult check_throttle_guard(Context& context, CheckResult check) {
+  if (!context.reachable()) {
+    check.summary = "skipped: no HTTP answer at the target";
+    return check;
+  }
+  const ServerView& view = context.observe(check.trace);
+  if (view.blocked_here) {
+    const auto now = std::chrono::system_clock::now();
+    const long long wait = view.blocked_retry_after.value_or(0);
+    const std::string lifts = clock_time(now + std::chrono::seconds(wait));
+    const std::string& address = context.target.host;
+    check.status = CheckStatus::fail;
+    check.summary = "agproxy's brute-force guard blocks this machine (" + address +
+                    "), the doctor included: too many failed keys from it; the block lifts at " +
+                    time_and_distance(now + std::chrono::seconds(wait), now);
+    check.detail = "Every request from " + address +
+                   " gets agproxy's own 429 (too_many_auth_failures, Retry-After " +
+                   std::to_string(wait) +
+                   ") until its window ends, the right key included, so the server's record "
+                   "cannot be read either. A client on this machine sent wrong keys";
+    if (context.settings) {
+      const ThrottleSettings& guard = context.settings->auth_throttle;
+      check.detail +=
+          " (" + guard_settings(guard.max_failures, guard.window.count(), guard.include_loopback) +
+          ", as the config read says)";
+    }
+    check.detail += ".";
+    check.fix = guard_fix(context, address, lifts,
+                          context.settings ? context.settings->auth_throttle.max_failures : 0);
+    return check;
+  }
+  if (!view.read()) {
+    check.summary = "skipped: " + view.unavailable;
+    return check;
+  }
+  const StatusSeen& status = *view.status;
+  const std::string settings =
+      guard_settings(status.max_failures, status.window_s, status.include_loopback);
+  if (status.max_failures <= 0) {
+    check.status = CheckStatus::pass;
+    check.summary = "the brute-force guard is off (proxy.auth_throttle.max_failures 0)";
+    return check;
+  }
+  std::vector<const GuardClient*> blocked, near;
+  for (const GuardClient& client : status.clients) {
+    if (client.blocked) {
+      blocked.push_back(&client);
+    } else if (client.failures * 2 >= status.max_failures) {
+      near.push_back(&client);
+    }
+  }
+  // What the events tell of an address: its User-Agent, its last refused key, the guard's 429s.
+  const auto story = [&](const std::string& address, std::string& user_agent) {
+    const EventSeen* denied = nullptr;
+    int throttled = 0;
+    for (auto it = view.events.rbegin(); it != view.events.rend(); ++it) {
+      if (it->client != address) {
+        continue;
+      }
+      if (user_agent.empty() && (it->kind == "denied" || it->kind == "throttled")) {
+        user_agent = it->user_agent;
+      }
+      denied = !denied && it->kind == "denied" ? &*it : denied;
+      throttled += it->kind == "throttled" ? 1 : 0;
+    }
+    std::string out;
+    if (denied) {
+      out += " Its last refused request: " + denied->method + " " + denied->path + " with " +
+             (denied->key_last4.empty() && denied->key_sha256.empty()
+                  ? std::string("no key")
+                  : "a key …" + denied->key_last4 + " sha256:" + denied->key_sha256) +
+             (denied->key_header.empty() ? "" : " in " + denied->key_header) + " (" +
+             denied->reason + ").";
+    }
+    if (throttled > 0) {
+      out += " The guard has refused " + std::to_string(throttled) + " of its requests since" +
+             (view.window.empty() ? "" : " (" + view.window + ")") + ".";
+    }
+    return out;
+  };
+  if (!blocked.empty()) {
+    const GuardClient& first = *blocked.front();
+    std::string user_agent;
+    const std::string told = story(first.address, user_agent);
+    const SystemTime until =
+        first.until.value_or(status.now + std::chrono::seconds(first.retry_after_s));
+    check.status = CheckStatus::fail;
+    check.summary = "agproxy's brute-force guard blocks " +
+                    client_label(first.address, user_agent) + ": " +
+                    std::to_string(first.failures) + " failed keys; the block lifts at " +
+                    time_and_distance(until, status.now);
+    check.detail = "Every request from " + first.address +
+                   " gets agproxy's own 429 (too_many_auth_failures) until its window ends, the "
+                   "right key included." +
+                   told + " " + settings + ".";
+    if (blocked.size() > 1) {
+      std::vector<std::string> others;
+      for (size_t i = 1; i < blocked.size(); ++i) {
+        others.push_back(blocked[i]->address + " (" + std::to_string(blocked[i]->failures) +
+                         " failed keys, until " + clock_time(blocked[i]->until.value_or(until)) +
+                         ")");
+      }
+      check.detail += " Also blocked: " + join(others, ", ") + ".";
+    }
+    check.fix = guard_fix(context, first.address, clock_time(until), status.max_failures);
+    return check;
+  }
+  if (!near.empty()) {
+    const GuardClient& first = *near.front();
+    std::string user_agent;
+    const std::string told = story(first.address, user_agent);
+    check.status = CheckStatus::warn;
+    check.summary = client_label(first.address, user_agent) + " has " +
+                    std::to_string(first.failures) + " of the " +
+                    std::to_string(status.max_failures) +
+                    " failed keys the guard allows: a few more and it gets 429s";
+    check.detail = told.empty() ? settings + "." : told.substr(1) + " " + settings + ".";
+    check.fix = "fix the client's key (why the proxy refuses it: agproxy doctor 401" +
+                context.config_flag() + ")";
+    return check;
+  }
+  check.status = CheckStatus::pass;
+  check.summary = "the brute-force guard blocks no client (" + settings + ")";
   return check;
 }
 

@@ -16,31 +16,8 @@ CheckResult check_upstream_auth(Context& context, CheckResult check) {
     check.summary = "skipped: no HTTP answer at the target";
     return check;
   }
-  const auto key = context.options.key ? context.options.key : context.configured_key();
   const std::string& model = *context.options.probe_model;
-  ProbeRequest request{"POST", "", {{"Content-Type", "application/json"}}, "", 0};
-  if (model.starts_with("claude")) {
-    request.url = context.target.base + "/v1/messages";
-    request.headers.emplace_back("anthropic-version", "2023-06-01");
-    request.body = json{{"model", model},
-                        {"max_tokens", 1},
-                        {"messages", json::array({{{"role", "user"}, {"content", "ping"}}})}}
-                       .dump();
-  } else if (model.starts_with("gemini")) {
-    request.url = context.target.base + "/v1beta/models/" + model + ":generateContent";
-    request.body = json{{"contents", json::array({{{"parts", json::array({{{"text", "ping"}}})}}})},
-                        {"generationConfig", {{"maxOutputTokens", 1}}}}
-                       .dump();
-  } else {
-    request.url = context.target.base + "/v1/chat/completions";
-    request.body = json{{"model", model},
-                        {"max_tokens", 1},
-                        {"messages", json::array({{{"role", "user"}, {"content", "ping"}}})}}
-                       .dump();
-  }
-  if (key) {
-    request.headers.emplace_back("Authorization", "Bearer " + *key);
-  }
+  const ProbeRequest request = context.model_request(model);
   const ProbeResponse response = context.probe(check.trace, request);
   const std::string sent = "sent one request for " + model +
                            " through the proxy (it may cost a "

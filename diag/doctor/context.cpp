@@ -3,6 +3,8 @@
 #include "server/auth/secret.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <nlohmann/json.hpp>
 
 namespace agproxy::diag::doctor {
 
@@ -75,6 +77,39 @@ bool same_endpoint(const Target& a, const Target& b) {
   return hosts_match && a.port == b.port;
 }
 
+std::optional<long> parse_duration(std::string_view text) {
+  long value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end == text.data() || value < 1) {
+    return std::nullopt;
+  }
+  const std::string_view unit(end, static_cast<size_t>(text.data() + text.size() - end));
+  long scale = 0;
+  if (unit.empty() || unit == "s") {
+    scale = 1;
+  } else if (unit == "m") {
+    scale = 60;
+  } else if (unit == "h") {
+    scale = 3600;
+  } else if (unit == "d") {
+    scale = 86400;
+  }
+  if (scale == 0 || value > 100L * 365 * 86400 / scale) {
+    return std::nullopt;
+  }
+  return value * scale;
+}
+
+Protocol family_of_model(std::string_view model) {
+  if (model.starts_with("claude")) {
+    return Protocol::anthropic;
+  }
+  if (model.starts_with("gemini")) {
+    return Protocol::gemini;
+  }
+  return Protocol::openai;
+}
+
 std::string join(const std::vector<std::string>& items, const std::string& separator) {
   std::string out;
   for (const std::string& item : items) {
@@ -118,6 +153,131 @@ void Context::read_pasted_client() {
     }
   }
   client = evidence_from_request(*request, std::move(method), std::move(path));
+}
+
+void Context::read_window() {
+  if (!options.since) {
+    return;
+  }
+  since_seconds = parse_duration(*options.since);
+  if (!since_seconds) {
+    throw UsageError("--since: '" + *options.since +
+                     "' is not a duration: a whole number and a unit, such as 30s, 10m, 2h or 1d");
+  }
+}
+
+namespace {
+
+// Return why `response` to GET `path` shows nothing of what the server saw, or "" when it does.
+std::string unavailable_reason(const Context& context, const ProbeResponse& response,
+                               const std::string& path, ServerView& view) {
+  if (response.error != TransportError::none) {
+    return "GET " + path + " got no answer (" + response.error_text + ")";
+  }
+  if (response.status == 200) {
+    return "";
+  }
+  const std::string reason = response.header("x-agproxy-reason").value_or("");
+  if (response.status == 404) {
+    view.not_served = true;
+    return "the server does not serve " + path +
+           " (Antigravity Tools, or an agproxy older than its record of requests), so it shows "
+           "neither its guard nor its keys";
+  }
+  if (response.status == 429 && reason == "too_many_auth_failures") {
+    view.blocked_here = true;
+    if (const auto wait = parse_duration(response.header("retry-after").value_or(""))) {
+      view.blocked_retry_after = *wait;
+    }
+    return "the brute-force guard refuses this machine's requests, the doctor's included";
+  }
+  if (context.is_proxy_401(response)) {
+    return "the proxy refused the key the doctor sent for " + path + " (" +
+           (reason.empty() ? "401" : reason) +
+           "): pass the proxy's key with --key, or find out why: agproxy doctor 401" +
+           context.config_flag();
+  }
+  if (response.status == 403 && reason == "not_loopback") {
+    return "the server shows " + path +
+           " only to clients on its own machine: run the doctor there (--url "
+           "http://127.0.0.1:PORT)";
+  }
+  return "GET " + path + " answered " + std::to_string(response.status);
+}
+
+} // namespace
+
+const ServerView& Context::observe(std::vector<std::string>& trace) {
+  if (server_view) {
+    trace.push_back("(what the server saw, read by an earlier check)");
+    return *server_view;
+  }
+  ServerView& view = server_view.emplace();
+  if (since_seconds) {
+    view.window = "in the last " + *options.since;
+  }
+  if (!reachable()) {
+    view.unavailable = "no HTTP answer at the target";
+    return view;
+  }
+  if (health->status == 429 && health->header("x-agproxy-reason") == "too_many_auth_failures") {
+    view.unavailable = unavailable_reason(*this, *health, "/healthz", view);
+    return view;
+  }
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (const auto key = expected_key(); key && !key->empty()) {
+    headers.emplace_back("Authorization", "Bearer " + *key);
+  }
+  const ProbeResponse status =
+      probe(trace, {"GET", target.base + "/agproxy/status", headers, "", 0});
+  view.unavailable = unavailable_reason(*this, status, "/agproxy/status", view);
+  if (!view.unavailable.empty()) {
+    return view;
+  }
+  const std::string events_path =
+      "/agproxy/events" + (since_seconds ? "?since=" + std::to_string(*since_seconds) : "");
+  const ProbeResponse events = probe(trace, {"GET", target.base + events_path, headers, "", 0});
+  view.unavailable = unavailable_reason(*this, events, "/agproxy/events", view);
+  if (!view.unavailable.empty()) {
+    return view;
+  }
+  auto parsed_status = parse_status(status.body);
+  auto parsed_events = parse_events(events.body, view.now);
+  if (!parsed_status || !parsed_events) {
+    view.unavailable = "the server's /agproxy/status or /agproxy/events is not agproxy's";
+    return view;
+  }
+  view.status = std::move(parsed_status);
+  view.events = std::move(*parsed_events);
+  return view;
+}
+
+ProbeRequest Context::model_request(const std::string& asked) const {
+  using nlohmann::json;
+  ProbeRequest request{"POST", "", {{"Content-Type", "application/json"}}, "", 0};
+  const json messages = json::array({{{"role", "user"}, {"content", "ping"}}});
+  switch (family_of_model(asked)) {
+  case Protocol::anthropic:
+    request.url = target.base + "/v1/messages";
+    request.headers.emplace_back("anthropic-version", "2023-06-01");
+    request.body = json{{"model", asked}, {"max_tokens", 1}, {"messages", messages}}.dump();
+    break;
+  case Protocol::gemini:
+    request.url = target.base + "/v1beta/models/" + asked + ":generateContent";
+    request.body = json{{"contents", json::array({{{"parts", json::array({{{"text", "ping"}}})}}})},
+                        {"generationConfig", {{"maxOutputTokens", 1}}}}
+                       .dump();
+    break;
+  case Protocol::openai:
+  case Protocol::openai_responses:
+    request.url = target.base + "/v1/chat/completions";
+    request.body = json{{"model", asked}, {"max_tokens", 1}, {"messages", messages}}.dump();
+    break;
+  }
+  if (const auto key = expected_key()) {
+    request.headers.emplace_back("Authorization", "Bearer " + *key);
+  }
+  return request;
 }
 
 std::string Context::config_flag() const {

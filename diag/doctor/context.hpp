@@ -2,9 +2,12 @@
 
 #include "diag/doctor.hpp"
 #include "diag/doctor/evidence.hpp"
+#include "diag/doctor/observed.hpp"
+#include "server/protocols/protocol.hpp"
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 // What the doctor's checks share: the inputs, what earlier checks found, and the probing that
@@ -32,6 +35,14 @@ std::string url_path(const std::string& url);
 // Return whether `a` and `b` are the same host and port (the loopback names counting as one).
 bool same_endpoint(const Target& a, const Target& b);
 
+// Return the seconds of a duration "30s", "10m", "2h", "1d" (or plain seconds), or nothing when
+// `text` is not one of at least a second.
+std::optional<long> parse_duration(std::string_view text);
+
+// Return the API family whose routes a client asking for `model` most likely uses: Anthropic for
+// claude-*, Gemini for gemini-*, else OpenAI Chat Completions.
+Protocol family_of_model(std::string_view model);
+
 // Return `items` joined with `separator`.
 std::string join(const std::vector<std::string>& items, const std::string& separator);
 
@@ -56,6 +67,8 @@ struct Context {
   std::optional<ProxySettings> settings;
   std::optional<AuthMode> config_mode;
 
+  // Whether server.reachable sends the proxy key with GET /healthz.
+  bool health_with_key = false;
   // What server.reachable and health.probe found.
   Target target;
   std::optional<ProbeResponse> health;
@@ -66,9 +79,30 @@ struct Context {
   // The failing client's request, from -H / --curl.
   std::optional<ClientEvidence> client;
 
+  // --since, in seconds.
+  std::optional<long> since_seconds;
+  // What the server saw, once a check has read it (observe()).
+  std::optional<ServerView> server_view;
+  // doctor 429: the model the 429 is about (--model, else the last rate-limited request's), the
+  // family of the routes it is asked on, and the upstream the server's routing sends it to.
+  std::optional<std::string> model;
+  Protocol model_family = Protocol::openai;
+  std::optional<std::string> route_upstream;
+
   // Read the failing client's request from -H and --curl. Throws UsageError when they do not
   // parse.
   void read_pasted_client();
+
+  // Read --since. Throws UsageError when it is not a duration.
+  void read_window();
+
+  // Return what the server saw: GET /agproxy/status and /agproxy/events (within --since), read
+  // with the proxy key on the first call (its lines added to `trace`), then remembered.
+  const ServerView& observe(std::vector<std::string>& trace);
+
+  // Return one minimal generation request for the model `asked` through the proxy, on the route of
+  // its family (family_of_model), with the key a client should send.
+  ProbeRequest model_request(const std::string& asked) const;
 
   // Send `request` with the options' timeout, and add its redacted lines and a curl command that
   // reproduces it to `trace` (a check's, shown with -v).

@@ -19,10 +19,15 @@ struct Check {
 struct Walk {
   std::string_view topic;
   std::span<const Check> checks;
+  // Return the last line of the report when no check fails.
+  std::string (*all_clear)(const Context& context);
 };
 
 // Return the walk of `doctor 401` (the checks of DESIGN §4).
 const Walk& walk_401();
+
+// Return the walk of `doctor 429` (the checks of DESIGN §8).
+const Walk& walk_429();
 
 // Run `walk` against the target and config of `options`, reading `env` (never changing it) and
 // sending probes with `prober`. Throws UsageError for bad arguments.

@@ -6,6 +6,7 @@
 #include "server/protocols/sse.hpp"
 #include "server/protocols/translate.hpp"
 #include "server/text.hpp"
+#include "server/upstream/key_pool.hpp"
 #include "server/upstream/rate_limit.hpp"
 #include "server/upstream/routing.hpp"
 #include "server/upstream/upstream_transfer.hpp"
@@ -28,7 +29,6 @@ constexpr auto k_refused_key_rest = std::chrono::minutes(10);
 // How long the error body of a 429 (or a Gemini 400) may take: it tells what kind of limit it is,
 // or that the key is invalid, before the next key is tried.
 constexpr auto k_max_inspect_time = std::chrono::seconds(5);
-constexpr size_t k_max_attempts = 3;
 constexpr auto k_heartbeat = std::chrono::milliseconds(400);
 // Bodies up to this size with a Content-Length are passed on whole (with their length).
 constexpr size_t k_max_buffered_body = 1 << 20;
@@ -94,7 +94,7 @@ public:
         m_outgoing(std::move(outgoing)), m_translation(std::move(translation)),
         m_response(response), m_logger(logger), m_observers(observers), m_loop(loop),
         m_owner(owner), m_channel(channel),
-        m_attempts(std::max<size_t>(1, std::min(k_max_attempts, m_keys.size()))) {}
+        m_attempts(std::max<size_t>(1, std::min(k_max_key_attempts, m_keys.size()))) {}
 
   ~ForwardImpl() override {
     if (m_state == State::streaming) {

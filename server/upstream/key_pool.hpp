@@ -10,6 +10,10 @@
 
 namespace agproxy {
 
+// The most keys one request tries, each once: a request whose tries all fail gets the last
+// answer (or agproxy's own 429 when every key rests).
+inline constexpr size_t k_max_key_attempts = 3;
+
 // Why a key rests: a provider's rate limit, its quota or model capacity (a 429 or a 529/503
 // overload), or a refusal of the key itself (401/403, Gemini's API_KEY_INVALID), which takes it
 // out.
