@@ -149,8 +149,8 @@ private:
         return std::chrono::ceil<std::chrono::seconds>(*delay).count();
       };
       seen.retry_after = seconds(limit->retry_after);
-      seen.limit =
-          LimitSeen{std::string(to_string(limit->scope)), limit->detail, seconds(limit->retry_after)};
+      seen.limit = LimitSeen{std::string(to_string(limit->scope)), limit->detail,
+                             seconds(limit->retry_after)};
     }
     m_observers.events.record(std::move(seen));
   }
