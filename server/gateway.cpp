@@ -3,6 +3,7 @@
 #include "server/auth/origin.hpp"
 #include "server/http/connection.hpp"
 #include "server/http/event_loop.hpp"
+#include "server/observe/status.hpp"
 #include "server/protocols/protocol.hpp"
 #include "server/protocols/respond.hpp"
 #include "server/text.hpp"
@@ -36,23 +37,6 @@ std::optional<std::string_view> find_header(const httplib::Request& request, con
     return std::nullopt;
   }
   return std::string_view(it->second);
-}
-
-// Return `text` with control bytes escaped, so a decoded path cannot forge a log line.
-std::string printable(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
-      out += escaped;
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 bool is_glob(std::string_view pattern) {
@@ -153,6 +137,7 @@ std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& se
   config->auth_throttle = settings.auth_throttle;
   config->cors_origins = settings.cors_origins;
   config->allowed_hosts = settings.allowed_hosts;
+  config->metrics_lan = settings.metrics_lan;
   std::shared_ptr<const TrustStore> system_store; // loaded once, for every upstream that uses it
   std::set<std::string> seen;
   if (config->echo_model) {
@@ -163,13 +148,18 @@ std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& se
     const Upstream& upstream = settings.upstreams[i];
     std::vector<std::string> keys = resolve_api_keys(upstream, i, env);
     std::shared_ptr<KeyPool> pool;
+    std::shared_ptr<UpstreamStats> stats;
     for (size_t j = 0; previous && j < previous->upstreams.size(); ++j) {
-      if (previous->upstreams[j].name == upstream.name && previous->key_pools[j]->holds(keys)) {
-        pool = previous->key_pools[j];
+      if (previous->upstreams[j].name == upstream.name) {
+        stats = previous->stats[j];
+        if (previous->key_pools[j]->holds(keys)) {
+          pool = previous->key_pools[j];
+        }
       }
     }
     config->upstreams.push_back(upstream);
     config->key_pools.push_back(pool ? pool : std::make_shared<KeyPool>(std::move(keys)));
+    config->stats.push_back(stats ? stats : std::make_shared<UpstreamStats>());
     std::shared_ptr<const TrustStore> trust;
     if (upstream.tls_verify && !upstream.ca_file.empty()) {
       trust = TrustStore::from_file(upstream.ca_file);
@@ -435,7 +425,13 @@ std::shared_ptr<const RuntimeConfig> Gateway::current() const {
 }
 
 uint64_t Gateway::denials(DenyReason reason) const {
-  return m_denials[static_cast<size_t>(reason)].load();
+  return m_metrics.denials(reason);
+}
+
+void Gateway::note_reload(bool ok, const std::string& error) {
+  m_metrics.count_reload(ok);
+  std::lock_guard lock(m_reload_mutex);
+  m_last_reload = ReloadResult{std::chrono::system_clock::now(), ok, error};
 }
 
 bool Gateway::admit(Exchange& exchange) {
@@ -479,6 +475,13 @@ bool Gateway::admit(Exchange& exchange) {
                    "; retry in " + seconds + " s (proxy.auth_throttle)");
     response.set_header("Retry-After", seconds);
     response.set_header("x-agproxy-reason", "too_many_auth_failures");
+    m_metrics.count_throttled();
+    Event event = event_for(EventKind::throttled, request);
+    event.reason = "too_many_auth_failures";
+    event.status = 429;
+    event.retry_after = wait->count();
+    event.failures = config->auth_throttle.max_failures;
+    m_events.record(std::move(event));
     return false;
   }
   AuthRequest auth{request.method, request.path, find_header(request, "Authorization"),
@@ -487,7 +490,12 @@ bool Gateway::admit(Exchange& exchange) {
   exchange.key_header = decision.header_read;
   if (!decision.allowed) {
     // The one deny path: status, challenge, reason header, protocol-shaped body, counter, log.
-    ++m_denials[static_cast<size_t>(decision.reason)];
+    m_metrics.count_denial(decision.reason, decision.header_read);
+    Event event = event_for(EventKind::denied, request);
+    event.reason = std::string(to_string(decision.reason));
+    event.status = 401;
+    describe_key_headers(event, request, config->policy);
+    m_events.record(std::move(event));
     if (decision.reason == DenyReason::proxy_api_key_empty) {
       m_logger.error(k_empty_key_log); // the proxy's fault, not the client's: not counted
     } else {
@@ -566,25 +574,94 @@ std::unique_ptr<Forward> Gateway::handle(Exchange& exchange, EventLoop& loop, ui
     return nullptr;
   }
   if (request.path.starts_with("/v1/") || request.path.starts_with("/v1beta/")) {
-    return forward_request(request, response, config, protocol, m_logger, exchange.upstream, loop,
-                           id, channel);
+    return forward_request(request, response, config, protocol, m_logger,
+                           Observers{m_metrics, m_events}, exchange.upstream, loop, id, channel);
+  }
+  if (request.path.starts_with("/agproxy/") || request.path == "/metrics") {
+    answer_observation(request, response, *config);
+    return nullptr;
   }
   send_error(response, protocol, ErrorKind::not_found, "not_found",
              "agproxy: no route for " + request.method + " " + request.path +
-                 " (agproxy answers /healthz, /health and the providers' /v1/… and /v1beta/… "
-                 "routes)");
+                 " (agproxy answers /healthz, /health, /agproxy/status, /agproxy/events, /metrics "
+                 "and the providers' /v1/… and /v1beta/… routes)");
   return nullptr;
 }
 
+void Gateway::answer_observation(const httplib::Request& request, httplib::Response& response,
+                                 const RuntimeConfig& config) {
+  const bool metrics = request.path == "/metrics";
+  if (!metrics && request.path != "/agproxy/status" && request.path != "/agproxy/events") {
+    send_error(response, Protocol::openai, ErrorKind::not_found, "not_found",
+               "agproxy: no route for " + request.path +
+                   " (the proxy's own routes: /agproxy/status, /agproxy/events, /metrics)");
+    return;
+  }
+  if (request.method != "GET" && request.method != "HEAD") {
+    response.set_header("Allow", "GET, HEAD");
+    send_error(response, Protocol::openai, ErrorKind::method_not_allowed, "method_not_allowed",
+               "agproxy: " + request.path + " answers GET and HEAD only");
+    return;
+  }
+  if (!observation_allowed(request, config)) {
+    send_error(response, Protocol::openai, ErrorKind::forbidden, "not_loopback",
+               "agproxy: " + request.path + " answers clients on this machine only" +
+                   (metrics ? std::string(" (proxy.metrics_lan: true lets LAN clients that "
+                                          "send the key read /metrics)")
+                            : std::string()));
+    response.set_header("x-agproxy-reason", "not_loopback");
+    return;
+  }
+  if (metrics) {
+    response.set_content(m_metrics.render(live_state(config, open_connections(), m_throttle)),
+                         "text/plain; version=0.0.4; charset=utf-8");
+    return;
+  }
+  if (request.path == "/agproxy/status") {
+    ServerState server{m_started, m_options.config_path, std::nullopt};
+    {
+      std::lock_guard lock(m_reload_mutex);
+      server.last_reload = m_last_reload;
+    }
+    response.set_content(status_json(config, server, m_throttle).dump(), k_json_type);
+    return;
+  }
+  std::string error;
+  const std::optional<EventQuery> query = parse_event_query(request, error);
+  if (!query) {
+    send_error(response, Protocol::openai, ErrorKind::bad_request, "invalid_parameter",
+               "agproxy: /agproxy/events: " + error);
+    return;
+  }
+  const auto now = std::chrono::system_clock::now();
+  nlohmann::json events = nlohmann::json::array();
+  for (const Event& event : m_events.select(*query, now)) {
+    events.push_back(to_json(event));
+  }
+  const nlohmann::json body = {{"now", format_utc(now)},
+                               {"capacity", m_events.capacity()},
+                               {"recorded", m_events.recorded()},
+                               {"events", std::move(events)}};
+  response.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                       k_json_type);
+}
+
 void Gateway::log_request(const Exchange& exchange) {
+  const httplib::Request& request = exchange.request;
+  const httplib::Response& response = exchange.response;
+  const bool timed = exchange.start != std::chrono::steady_clock::time_point{};
+  const auto elapsed = timed ? std::chrono::steady_clock::now() - exchange.start
+                             : std::chrono::steady_clock::duration::zero();
+  const bool provider_route =
+      request.path.starts_with("/v1/") || request.path.starts_with("/v1beta/");
+  m_metrics.count_request(provider_route ? std::optional(route_protocol(request.path))
+                                         : std::nullopt,
+                          response.status, elapsed);
   if (!m_logger.enabled(LogLevel::info)) {
     return;
   }
-  const httplib::Request& request = exchange.request;
-  const httplib::Response& response = exchange.response;
   std::string millis = "-";
-  if (exchange.start != std::chrono::steady_clock::time_point{}) {
-    const auto elapsed = std::chrono::steady_clock::now() - exchange.start;
+  if (timed) {
     char buffer[32];
     std::snprintf(buffer, sizeof buffer, "%.2f",
                   std::chrono::duration<double, std::milli>(elapsed).count());

@@ -4,6 +4,8 @@
 #include "server/auth/throttle.hpp"
 #include "server/config/config.hpp"
 #include "server/log.hpp"
+#include "server/observe/events.hpp"
+#include "server/observe/metrics.hpp"
 #include "server/upstream/key_pool.hpp"
 #include "server/upstream/tls.hpp"
 
@@ -17,6 +19,11 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+namespace httplib {
+struct Request;
+struct Response;
+} // namespace httplib
 
 namespace agproxy {
 
@@ -46,6 +53,8 @@ struct RuntimeConfig {
   // The provider keys (resolved) of upstreams[i], at the same index. A pool's rest state outlives
   // a reload that keeps the upstream's name and keys.
   std::vector<std::shared_ptr<KeyPool>> key_pools;
+  // The counters of upstreams[i], at the same index; a reload that keeps the name keeps them.
+  std::vector<std::shared_ptr<UpstreamStats>> stats;
   std::chrono::seconds request_timeout{k_default_request_timeout};
   // Whether the built-in agproxy-echo model answers.
   bool echo_model = true;
@@ -53,6 +62,8 @@ struct RuntimeConfig {
   // Browser origins and Host names allowed besides loopback ones (DESIGN §11).
   std::vector<std::string> cors_origins;
   std::vector<std::string> allowed_hosts;
+  // Whether LAN clients that send the key may read /metrics (proxy.metrics_lan).
+  bool metrics_lan = false;
 };
 
 // Return the runtime config for `settings` on a listener whose LAN reachability is `lan_access`,
@@ -65,6 +76,13 @@ std::shared_ptr<const RuntimeConfig> make_runtime_config(const ProxySettings& se
 
 // Log a warning for each upstream whose certificates are not checked (tls_verify false).
 void warn_unverified_upstreams(Logger& logger, const RuntimeConfig& config);
+
+// The outcome of a config reload.
+struct ReloadResult {
+  std::chrono::system_clock::time_point time;
+  bool ok = true;
+  std::string error; // why it was refused
+};
 
 // Event-loop threads by default: 0, one per CPU core. Each thread serves any number of connections
 // and streams.
@@ -86,6 +104,8 @@ struct ListenOptions {
   // Open client connections at most, in all and from one address; more are answered 503.
   size_t max_connections = k_default_max_connections;
   size_t max_connections_per_client = k_default_max_connections_per_client;
+  // The config file the server reads ("": none), shown at GET /agproxy/status.
+  std::string config_path;
 };
 
 // The HTTP front of agproxy: binds, authenticates every request with decide(), answers the routes
@@ -117,6 +137,8 @@ public:
   std::shared_ptr<const RuntimeConfig> current() const;
   // Return how many requests were denied for `reason` since start.
   uint64_t denials(DenyReason reason) const;
+  // Record the outcome of a config reload: it took effect (`ok`), or was refused for `error`.
+  void note_reload(bool ok, const std::string& error = {});
 
 private:
   class Handler;
@@ -127,6 +149,10 @@ private:
   std::unique_ptr<Forward> handle(Exchange& exchange, EventLoop& loop, uint64_t id,
                                   ResponseChannel& channel);
   void log_request(const Exchange& exchange);
+  // Answer GET /agproxy/status, /agproxy/events and /metrics (DESIGN §7), for loopback clients
+  // only (and LAN ones that send the key for /metrics with proxy.metrics_lan).
+  void answer_observation(const httplib::Request& request, httplib::Response& response,
+                          const RuntimeConfig& config);
   // Accept the connections waiting on the listening socket into `loop`.
   void accept_into(EventLoop& loop);
   // Take a connection slot for a client at `address`; false when a cap is reached.
@@ -142,7 +168,11 @@ private:
   std::atomic<size_t> m_next_loop{0}; // the loop the next connection goes to (round-robin)
   mutable std::mutex m_config_mutex;
   std::shared_ptr<const RuntimeConfig> m_config;
-  std::array<std::atomic<uint64_t>, 5> m_denials{};
+  Metrics m_metrics;
+  EventRing m_events;
+  const std::chrono::system_clock::time_point m_started = std::chrono::system_clock::now();
+  mutable std::mutex m_reload_mutex;
+  std::optional<ReloadResult> m_last_reload;
   // Failed authentications per client address; outlives reloads.
   AuthThrottle m_throttle;
   // Open connections, in all and per client address.

@@ -1,5 +1,7 @@
 #include "server/log.hpp"
 
+#include "server/text.hpp"
+
 #include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -24,18 +26,7 @@ std::string_view level_name(LogLevel level) {
 }
 
 std::string timestamp() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[32];
-  const size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
-  char out[40];
-  std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), buffer,
-                static_cast<int>(millis));
-  return out;
+  return format_utc(std::chrono::system_clock::now());
 }
 
 bool needs_quotes(std::string_view value) {

@@ -175,6 +175,7 @@ int serve(const ServeOptions& options, const Environment& env) {
   ListenOptions listen;
   listen.host = host;
   listen.port = effective.settings.port;
+  listen.config_path = location.path;
   listen.workers = options.workers;
   listen.body_timeout = std::chrono::seconds(effective.settings.body_timeout);
   listen.body_min_rate = static_cast<size_t>(effective.settings.body_min_rate);

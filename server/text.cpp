@@ -1,5 +1,9 @@
 #include "server/text.hpp"
 
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
 namespace agproxy {
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -35,6 +39,40 @@ bool list_has_token(std::string_view list, std::string_view token) {
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
   }
   return false;
+}
+
+std::string printable(std::string_view text, size_t max) {
+  std::string out;
+  out.reserve(std::min(text.size(), max));
+  for (char c : text) {
+    if (out.size() >= max) {
+      out += "…";
+      break;
+    }
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string format_utc(std::chrono::system_clock::time_point time) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(time);
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count() % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[32];
+  const size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
+  char out[40];
+  std::snprintf(out, sizeof out, "%.*s.%03dZ", static_cast<int>(n), buffer,
+                static_cast<int>(millis));
+  return out;
 }
 
 } // namespace agproxy

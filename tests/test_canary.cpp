@@ -107,6 +107,15 @@ TEST_CASE("secrets: canary keys reach no client, log or doctor output") {
   check(raw_exchange(server.port(),
                      request("POST", "/v1beta/models/gemini-x:generateContent?key=" + key + "0", "",
                              R"({"contents":[]})")));
+  // What the server saw of all that: its events (every kind), status and counters.
+  const std::string right_key = "Authorization: Bearer " + key + "\r\n";
+  for (const char* path :
+       {"/agproxy/events", "/agproxy/events?kind=denied",
+        "/agproxy/events?kind=rate_limited,upstream_error", "/agproxy/status", "/metrics"}) {
+    const std::string raw = raw_exchange(server.port(), request("GET", path, right_key));
+    CHECK(contains(raw, "HTTP/1.1 200"));
+    check(raw);
+  }
   MESSAGE(responses << " responses checked");
 
   // The doctor with the right key glued, in two headers, in a pasted curl; text, -v and JSON.

@@ -1,5 +1,7 @@
 #include "server/auth/throttle.hpp"
 
+#include <algorithm>
+
 namespace agproxy {
 
 namespace {
@@ -56,6 +58,27 @@ void AuthThrottle::record_failure(const std::string& address, const ThrottleSett
 size_t AuthThrottle::tracked() const {
   std::lock_guard lock(m_mutex);
   return m_entries.size();
+}
+
+std::vector<AuthThrottle::Tracked> AuthThrottle::failing(const ThrottleSettings& settings,
+                                                         Clock::time_point now, size_t most) const {
+  std::vector<Tracked> out;
+  {
+    std::lock_guard lock(m_mutex);
+    for (const auto& [address, entry] : m_entries) {
+      const Clock::time_point end = entry.window_start + settings.window;
+      if (entry.failures > 0 && now < end) {
+        out.push_back({address, entry.failures,
+                       settings.max_failures > 0 && entry.failures >= settings.max_failures, end});
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Tracked& a, const Tracked& b) { return a.failures > b.failures; });
+  if (out.size() > most) {
+    out.resize(most);
+  }
+  return out;
 }
 
 void AuthThrottle::prune(Clock::time_point now, std::chrono::seconds window) {

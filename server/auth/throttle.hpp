@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace agproxy {
 
@@ -32,6 +33,17 @@ public:
                       Clock::time_point now);
   // Return the number of addresses tracked.
   size_t tracked() const;
+
+  // One address with failures in its current window.
+  struct Tracked {
+    std::string address;
+    int failures = 0;
+    bool blocked = false;
+    Clock::time_point window_end; // when its failures are forgotten (and a block lifts)
+  };
+  // Return up to `most` addresses with failures in their window at `now`, most failures first.
+  std::vector<Tracked> failing(const ThrottleSettings& settings, Clock::time_point now,
+                               size_t most) const;
 
 private:
   struct Entry {

@@ -314,6 +314,9 @@ ProxySettings parse_proxy(const Source& source, const json& document) {
   if (const json* v = member(*proxy, "drain_seconds")) {
     settings.drain_seconds = integer_in_range(source, "proxy.drain_seconds", *v, 0, 3600);
   }
+  if (const json* v = member(*proxy, "metrics_lan")) {
+    settings.metrics_lan = boolean(source, "proxy.metrics_lan", *v);
+  }
   if (const json* v = member(*proxy, "echo_model")) {
     settings.echo_model = boolean(source, "proxy.echo_model", *v);
   }

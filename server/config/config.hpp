@@ -60,6 +60,8 @@ struct ProxySettings {
   int request_timeout = k_default_request_timeout;
   std::vector<Upstream> upstreams;
   std::optional<bool> echo_model;
+  // Whether LAN clients that send the key may read GET /metrics (never /agproxy/*): DESIGN §7.
+  bool metrics_lan = false;
   // proxy.auth_throttle: the brute-force guard.
   ThrottleSettings auth_throttle;
   // Browser origins allowed besides loopback ones (proxy.cors_origins), and Host names served

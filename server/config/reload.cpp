@@ -68,6 +68,7 @@ void ConfigReloader::check(bool forced) {
   } catch (const std::system_error& e) {
     if (forced || !m_last_missing) {
       m_logger.error("config reload refused; keeping the settings in force", {{"error", e.what()}});
+      m_gateway.note_reload(false, e.what());
     }
     m_last_missing = true;
     return;
@@ -94,9 +95,11 @@ void ConfigReloader::check(bool forced) {
     fresh = make_runtime_config(settings, old->lan_access, m_env, old.get());
   } catch (const Error& e) {
     m_logger.error("config reload refused; keeping the settings in force", {{"error", e.what()}});
+    m_gateway.note_reload(false, e.what());
     return;
   }
   m_gateway.update(fresh);
+  m_gateway.note_reload(true);
 
   const AuthMode mode = fresh->policy.mode();
   warn_unverified_upstreams(m_logger, *fresh);

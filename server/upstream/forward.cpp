@@ -6,6 +6,7 @@
 #include "server/protocols/sse.hpp"
 #include "server/protocols/translate.hpp"
 #include "server/text.hpp"
+#include "server/upstream/rate_limit.hpp"
 #include "server/upstream/routing.hpp"
 #include "server/upstream/upstream_transfer.hpp"
 
@@ -21,7 +22,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr auto k_default_rate_limit_rest = std::chrono::seconds(30);
+// A quota (daily, or the account's credit) that did not say when it resets.
+constexpr auto k_default_quota_rest = std::chrono::minutes(10);
 constexpr auto k_refused_key_rest = std::chrono::minutes(10);
+// How long the error body of a 429 (or a Gemini 400) may take: it tells what kind of limit it is,
+// or that the key is invalid, before the next key is tried.
+constexpr auto k_max_inspect_time = std::chrono::seconds(5);
 constexpr size_t k_max_attempts = 3;
 constexpr auto k_heartbeat = std::chrono::milliseconds(400);
 // Bodies up to this size with a Content-Length are passed on whole (with their length).
@@ -77,14 +83,17 @@ constexpr size_t k_max_unsent = 256 << 10;
 
 class ForwardImpl final : public Forward {
 public:
-  ForwardImpl(std::shared_ptr<const RuntimeConfig> config, const Route& route, Protocol protocol,
+  ForwardImpl(std::shared_ptr<const RuntimeConfig> config, const Route& route,
+              const httplib::Request& request, std::optional<std::string> model, Protocol protocol,
               UpstreamTransfer::Request outgoing, std::unique_ptr<Translation> translation,
-              httplib::Response& response, Logger& logger, EventLoop& loop, EventLoop::Id owner,
-              ResponseChannel& channel)
+              httplib::Response& response, Logger& logger, Observers observers, EventLoop& loop,
+              EventLoop::Id owner, ResponseChannel& channel)
       : m_config(std::move(config)), m_upstream(m_config->upstreams[route.upstream]),
-        m_keys(*m_config->key_pools[route.upstream]), m_protocol(protocol),
+        m_keys(*m_config->key_pools[route.upstream]), m_stats(*m_config->stats[route.upstream]),
+        m_request(request), m_model(std::move(model)), m_protocol(protocol),
         m_outgoing(std::move(outgoing)), m_translation(std::move(translation)),
-        m_response(response), m_logger(logger), m_loop(loop), m_owner(owner), m_channel(channel),
+        m_response(response), m_logger(logger), m_observers(observers), m_loop(loop),
+        m_owner(owner), m_channel(channel),
         m_attempts(std::max<size_t>(1, std::min(k_max_attempts, m_keys.size()))) {}
 
   ~ForwardImpl() override {
@@ -92,6 +101,7 @@ public:
       // The client left: dropping the transfer cancels the provider request.
       m_logger.info("client left; provider stream cancelled", {{"upstream", m_upstream.name}});
     }
+    stream_ended();
   }
 
   // Start the first attempt (which may answer at once: every key resting).
@@ -100,6 +110,9 @@ public:
   bool progress(Clock::time_point now) override {
     if (m_state == State::waiting) {
       on_waiting(now);
+    }
+    if (m_state == State::inspecting) {
+      on_inspecting(now);
     }
     if (m_state == State::buffering) {
       on_buffering(now);
@@ -110,7 +123,49 @@ public:
   }
 
 private:
-  enum class State { waiting, buffering, streaming, done };
+  enum class State { waiting, inspecting, buffering, streaming, done };
+
+  // Return an event of `kind` about this request and its upstream.
+  Event event(EventKind kind, std::string reason, int status) const {
+    Event event = event_for(kind, m_request);
+    event.model = m_model ? printable(*m_model, 128) : "";
+    event.upstream = m_upstream.name;
+    event.reason = std::move(reason);
+    event.status = status;
+    return event;
+  }
+
+  // Remember a provider's answer to the current attempt that was not passed on, or no answer.
+  void record_attempt(EventKind kind, std::string reason, int status,
+                      std::optional<ProviderLimit> limit = std::nullopt) {
+    Event seen = event(kind, std::move(reason), status);
+    seen.from_provider = status != 0;
+    seen.provider_key_last4 = m_key.size() >= 8 ? m_key.substr(m_key.size() - 4) : "";
+    if (limit) {
+      const auto seconds = [](const auto& delay) -> std::optional<long long> {
+        if (!delay) {
+          return std::nullopt;
+        }
+        return std::chrono::ceil<std::chrono::seconds>(*delay).count();
+      };
+      seen.retry_after = seconds(limit->retry_after);
+      seen.limit =
+          LimitSeen{std::string(to_string(limit->scope)), limit->detail, seconds(limit->reset)};
+    }
+    m_observers.events.record(std::move(seen));
+  }
+
+  // Count a stream to the client as open, until stream_ended().
+  void stream_started() {
+    m_stream_open = true;
+    m_observers.metrics.open_streams.fetch_add(1, std::memory_order_relaxed);
+  }
+  void stream_ended() {
+    if (m_stream_open) {
+      m_stream_open = false;
+      m_observers.metrics.open_streams.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
 
   // Send the response as it stands, whole; the forward is done.
   void answer() {
@@ -142,6 +197,7 @@ private:
         request.headers.push_back(credential_header(m_upstream.protocol, m_key));
       }
       m_current = std::make_unique<UpstreamTransfer>(m_loop, m_owner);
+      m_attempt_start = now;
       m_deadline = now + m_config->request_timeout;
       m_current->start(std::move(request), m_deadline);
       m_state = State::waiting;
@@ -156,8 +212,10 @@ private:
       if (!transfer.done() && now < m_deadline) {
         return;
       }
+      m_stats.count_failure();
       if (!transfer.done() || transfer.outcome() == UpstreamTransfer::Outcome::timeout) {
         m_logger.warn("provider timed out", {{"upstream", m_upstream.name}, {"key", last4(m_key)}});
+        record_attempt(EventKind::upstream_error, "upstream_timeout", 0);
         m_current.reset();
         fail(ErrorKind::gateway_timeout, "upstream_timeout",
              "agproxy: upstream '" + m_upstream.name + "' did not answer within " +
@@ -172,6 +230,8 @@ private:
         // (another key would meet the same certificate)
         const std::string error = transfer.error();
         const bool tls = transfer.outcome() == UpstreamTransfer::Outcome::tls;
+        record_attempt(EventKind::upstream_error,
+                       tls ? "upstream_tls_error" : "upstream_unreachable", 0);
         m_current.reset();
         if (tls) {
           fail(ErrorKind::bad_gateway, "upstream_tls_error",
@@ -184,22 +244,75 @@ private:
         }
         return;
       }
+      record_attempt(EventKind::upstream_error, "upstream_unreachable", 0);
+      m_stats.count_retry(RetryCause::unreachable);
       m_current.reset();
       next_attempt();
       return;
     }
     const int status = transfer.status();
+    m_stats.time_to_first_byte.observe(now - m_attempt_start);
+    m_stats.count(status);
+    if (!m_key.empty()) {
+      m_keys.note_status(m_tried.back(), status);
+    }
+    // A limit's body says what kind it is and when it ends; Gemini says a key is invalid in a 400.
+    if (status == 429 || status == 529 ||
+        (status == 400 && m_upstream.protocol == Protocol::gemini && !m_key.empty())) {
+      m_body.clear();
+      m_deadline = std::min(m_deadline, now + k_max_inspect_time);
+      m_state = State::inspecting;
+      on_inspecting(now);
+      return;
+    }
+    decide(now, std::nullopt);
+  }
+
+  // Read the error body of the current attempt, then decide on it.
+  void on_inspecting(Clock::time_point now) {
+    m_current->take(m_body);
+    if (!m_current->drained() && now < m_deadline && m_body.size() <= k_max_error_body) {
+      return;
+    }
+    if (m_body.size() > k_max_error_body) {
+      m_body.resize(k_max_error_body); // (read as far as it goes; not passed on whole)
+    }
+    UpstreamTransfer& transfer = *m_current;
+    const ProviderLimit limit = read_provider_limit(
+        m_upstream.protocol, transfer.status(),
+        [&](std::string_view name) { return transfer.header(std::string(name)); }, m_body,
+        std::chrono::system_clock::now());
+    m_state = State::waiting;
+    decide(now, limit);
+  }
+
+  // Decide on the current attempt's answer (its headers, and with `limit` its error body read):
+  // pass it on, or rest its key and try the next.
+  void decide(Clock::time_point now, const std::optional<ProviderLimit>& limit) {
+    const int status = m_current->status();
     if (!m_key.empty() && status == 429) {
+      const RestCause cause = !limit                                 ? RestCause::rate_limited
+                              : limit->scope == LimitScope::quota    ? RestCause::quota
+                              : limit->scope == LimitScope::capacity ? RestCause::capacity
+                                                                     : RestCause::rate_limited;
       const auto wait =
-          parse_retry_after(transfer.header("Retry-After"), std::chrono::system_clock::now())
-              .value_or(k_default_rate_limit_rest);
-      m_keys.rest(m_tried.back(), wait, now);
+          limit && limit->retry_after
+              ? std::chrono::ceil<std::chrono::seconds>(*limit->retry_after)
+              : std::chrono::seconds(cause == RestCause::quota ? k_default_quota_rest
+                                                               : k_default_rate_limit_rest);
+      m_keys.rest(m_tried.back(), wait, now, cause);
+      m_stats.count_retry(RetryCause::rate_limited);
+      record_attempt(EventKind::rate_limited, "provider_rate_limited", status, limit);
       m_logger.warn("provider key rate-limited; resting it",
                     {{"upstream", m_upstream.name},
                      {"key", last4(m_key)},
+                     {"limit", std::string(limit ? to_string(limit->scope) : "unknown")},
                      {"rest_s", std::to_string(wait.count()), true}});
-    } else if (!m_key.empty() && (status == 401 || status == 403)) {
-      m_keys.rest(m_tried.back(), k_refused_key_rest, now);
+    } else if (!m_key.empty() &&
+               (status == 401 || status == 403 || (limit && limit->key_invalid))) {
+      m_keys.rest(m_tried.back(), k_refused_key_rest, now, RestCause::refused);
+      m_stats.count_retry(RetryCause::key_refused);
+      record_attempt(EventKind::upstream_error, "key_refused", status, limit);
       m_logger.warn(
           "provider refused its key; taking it out",
           {{"upstream", m_upstream.name},
@@ -207,9 +320,12 @@ private:
            {"status", std::to_string(status), true},
            {"rest_s", std::to_string(std::chrono::seconds(k_refused_key_rest).count()), true}});
     } else if (status < 500) {
-      relay(std::move(m_current), m_key);
+      relay(std::move(m_current), m_key, limit);
       return;
     } else {
+      m_stats.count_retry(RetryCause::server_error);
+      record_attempt(status == 529 ? EventKind::rate_limited : EventKind::upstream_error,
+                     "upstream_status", status, limit);
       m_logger.warn("provider error; trying the next key",
                     {{"upstream", m_upstream.name},
                      {"key", last4(m_key)},
@@ -217,6 +333,9 @@ private:
     }
     m_last = std::move(m_current);
     m_last_key = m_key;
+    m_last_body = std::move(m_body);
+    m_last_limit = limit;
+    m_body.clear();
     next_attempt();
   }
 
@@ -224,7 +343,8 @@ private:
   // on every key are ours.
   void after_attempts() {
     if (m_last && m_last->status() != 429) {
-      relay(std::move(m_last), m_last_key);
+      m_body = std::move(m_last_body);
+      relay(std::move(m_last), m_last_key, m_last_limit);
       return;
     }
     const Clock::time_point now = Clock::now();
@@ -235,6 +355,9 @@ private:
       m_logger.warn(
           "every key of the upstream is resting",
           {{"upstream", m_upstream.name}, {"retry_after_s", std::to_string(seconds), true}});
+      Event resting = event(EventKind::rate_limited, "all_keys_resting", 429);
+      resting.retry_after = seconds;
+      m_observers.events.record(std::move(resting));
       m_last.reset();
       send_error(m_response, m_protocol, ErrorKind::rate_limited, "all_keys_resting",
                  "agproxy: every key of upstream '" + m_upstream.name +
@@ -244,15 +367,19 @@ private:
       return;
     }
     if (m_last) {
-      relay(std::move(m_last), m_last_key); // as the provider said
+      m_body = std::move(m_last_body);
+      relay(std::move(m_last), m_last_key, m_last_limit); // as the provider said
       return;
     }
     fail(ErrorKind::bad_gateway, "upstream_unreachable",
          "agproxy: upstream '" + m_upstream.name + "' could not be reached");
   }
 
-  // Pass the provider's answer on: status and headers now, the body as it comes.
-  void relay(std::unique_ptr<UpstreamTransfer> transfer, const std::string& key) {
+  // Pass the provider's answer on: status and headers now, the body as it comes (after what of
+  // it m_body holds already). A limit read from its body gives the client the Retry-After the
+  // provider put in the body only (Gemini's retryDelay).
+  void relay(std::unique_ptr<UpstreamTransfer> transfer, const std::string& key,
+             const std::optional<ProviderLimit>& limit = std::nullopt) {
     m_current = std::move(transfer);
     m_last.reset();
     UpstreamTransfer& upstream = *m_current;
@@ -261,6 +388,12 @@ private:
       if (forwarded_response_header(name)) {
         m_response.headers.emplace(name, value);
       }
+    }
+    if (limit && limit->retry_after && !m_response.has_header("Retry-After")) {
+      m_response.set_header(
+          "Retry-After",
+          std::to_string(std::max<long long>(
+              1, std::chrono::ceil<std::chrono::seconds>(*limit->retry_after).count())));
     }
     m_response.set_header("x-agproxy-upstream", m_upstream.name);
     if (!key.empty()) {
@@ -287,6 +420,7 @@ private:
     m_response.set_header("Content-Type",
                           m_content_type.empty() ? "application/octet-stream" : m_content_type);
     m_state = State::streaming;
+    stream_started();
     m_channel.begin_stream();
     on_streaming(m_last_data);
   }
@@ -301,6 +435,7 @@ private:
       m_response.set_header("Content-Type", m_translation->content_type());
       m_event_stream = m_translation->content_type() == "text/event-stream";
       m_state = State::streaming;
+      stream_started();
       m_channel.begin_stream();
       on_streaming(m_last_data);
       return;
@@ -419,6 +554,7 @@ private:
   // End the client's stream, closing it properly in its family when it is translated (with the
   // family's in-stream error when the provider's stream `broken` off).
   void end_stream(bool broken) {
+    stream_ended();
     if (m_translation) {
       const std::string tail = m_translation->finish(broken);
       if (!tail.empty() && !m_channel.send_chunk(tail)) {
@@ -431,11 +567,15 @@ private:
   std::shared_ptr<const RuntimeConfig> m_config;
   const Upstream& m_upstream;
   KeyPool& m_keys;
+  UpstreamStats& m_stats;
+  const httplib::Request& m_request; // (its body is gone: moved into the outgoing request)
+  std::optional<std::string> m_model;
   Protocol m_protocol;
   UpstreamTransfer::Request m_outgoing;
   std::unique_ptr<Translation> m_translation; // none: the answer passes through
   httplib::Response& m_response;
   Logger& m_logger;
+  Observers m_observers;
   EventLoop& m_loop;
   EventLoop::Id m_owner;
   ResponseChannel& m_channel;
@@ -445,7 +585,10 @@ private:
   std::vector<size_t> m_tried;
   std::string m_key, m_last_key;
   std::unique_ptr<UpstreamTransfer> m_current, m_last;
-  Clock::time_point m_deadline{};
+  std::string m_last_body; // what of m_last's body was read to decide on it
+  std::optional<ProviderLimit> m_last_limit;
+  Clock::time_point m_attempt_start{}, m_deadline{};
+  bool m_stream_open = false;
   std::string m_content_type;
   bool m_event_stream = false;
   size_t m_limit = 0;
@@ -530,7 +673,7 @@ std::unique_ptr<Translation> translate_request(const httplib::Request& request,
 
 std::unique_ptr<Forward> forward_request(httplib::Request& request, httplib::Response& response,
                                          std::shared_ptr<const RuntimeConfig> config,
-                                         Protocol protocol, Logger& logger,
+                                         Protocol protocol, Logger& logger, Observers observers,
                                          std::string& upstream_name, EventLoop& loop,
                                          EventLoop::Id owner, ResponseChannel& channel) {
   // The path as the client sent it (still percent-encoded): it goes upstream as it is.
@@ -587,6 +730,7 @@ std::unique_ptr<Forward> forward_request(httplib::Request& request, httplib::Res
     if (!translation) {
       return nullptr; // answered: a 400, or a token count
     }
+    observers.metrics.count_translation(protocol, upstream.protocol);
     const size_t wire_mark = wire.path.find('?');
     outgoing.url = join_url(upstream.base_url, std::string_view(wire.path).substr(0, wire_mark),
                             wire_mark == std::string::npos ? "" : wire.path.substr(wire_mark + 1));
@@ -622,9 +766,9 @@ std::unique_ptr<Forward> forward_request(httplib::Request& request, httplib::Res
       outgoing.headers.emplace_back("anthropic-version", "2023-06-01");
     }
   }
-  auto forward =
-      std::make_unique<ForwardImpl>(std::move(config), *route, protocol, std::move(outgoing),
-                                    std::move(translation), response, logger, loop, owner, channel);
+  auto forward = std::make_unique<ForwardImpl>(std::move(config), *route, request, model, protocol,
+                                               std::move(outgoing), std::move(translation),
+                                               response, logger, observers, loop, owner, channel);
   forward->start(); // may answer at once, through the channel
   return forward;
 }

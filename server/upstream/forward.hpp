@@ -36,6 +36,12 @@ public:
   virtual size_t unsent() const = 0;
 };
 
+// Where a forward reports what it saw: the counters of /metrics and the events of /agproxy/events.
+struct Observers {
+  Metrics& metrics;
+  EventRing& events;
+};
+
 // A request on its way to a provider and back, driven by the client connection's event loop.
 class Forward {
 public:
@@ -50,14 +56,15 @@ public:
 // rewrite the model, swap the client's credentials for a provider key (rotating past rate-limited
 // ones), and stream the answer back; the request's body is moved into the outgoing request.
 // Errors come in the route's protocol shape (a body that is not JSON, or a Gemini model segment
-// that is not a model name, is a 400). Sets `upstream`
-// to the upstream's name for the request log. Returns nothing when `response` is already the
-// answer (an error, the echo model); otherwise the forward in flight, which answers through
-// `channel` into `response`, and whose transfers notify handler `owner` of `loop`.
+// that is not a model name, is a 400). Sets `upstream` to the upstream's name for the request
+// log. Returns nothing when `response` is already the answer (an error, the echo model);
+// otherwise the forward in flight, which answers through `channel` into `response`, and whose
+// transfers notify handler `owner` of `loop`; `request` must outlive it. Provider limits, refused
+// keys and failed attempts are counted and recorded in `observers`.
 std::unique_ptr<Forward> forward_request(httplib::Request& request, httplib::Response& response,
                                          std::shared_ptr<const RuntimeConfig> config,
-                                         Protocol protocol, Logger& logger, std::string& upstream,
-                                         EventLoop& loop, EventLoop::Id owner,
-                                         ResponseChannel& channel);
+                                         Protocol protocol, Logger& logger, Observers observers,
+                                         std::string& upstream, EventLoop& loop,
+                                         EventLoop::Id owner, ResponseChannel& channel);
 
 } // namespace agproxy

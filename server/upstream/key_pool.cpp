@@ -12,8 +12,23 @@ constexpr time_t k_max_retry_after_seconds = 999'999'999;
 
 } // namespace
 
+std::string_view to_string(RestCause cause) {
+  switch (cause) {
+  case RestCause::rate_limited:
+    return "rate_limited";
+  case RestCause::quota:
+    return "quota";
+  case RestCause::capacity:
+    return "capacity";
+  case RestCause::refused:
+    return "refused";
+  }
+  return "rate_limited";
+}
+
 KeyPool::KeyPool(std::vector<std::string> keys)
-    : m_keys(std::move(keys)), m_usable_from(m_keys.size(), Clock::time_point::min()) {}
+    : m_keys(std::move(keys)), m_usable_from(m_keys.size(), Clock::time_point::min()),
+      m_cause(m_keys.size(), RestCause::rate_limited), m_last_status(m_keys.size()) {}
 
 std::optional<size_t> KeyPool::next(Clock::time_point now, const std::vector<size_t>& tried) {
   std::lock_guard lock(m_mutex);
@@ -37,9 +52,23 @@ KeyPool::Clock::time_point KeyPool::soonest_usable(Clock::time_point now) const 
   return m_keys.empty() ? now : soonest;
 }
 
-void KeyPool::rest(size_t index, Clock::duration duration, Clock::time_point now) {
+void KeyPool::rest(size_t index, Clock::duration duration, Clock::time_point now, RestCause cause) {
   std::lock_guard lock(m_mutex);
-  m_usable_from[index] = std::max(m_usable_from[index], now + duration);
+  if (now + duration > m_usable_from[index]) {
+    m_usable_from[index] = now + duration;
+    m_cause[index] = cause;
+  }
+}
+
+std::vector<KeyPool::KeyState> KeyPool::states(Clock::time_point now) const {
+  std::vector<KeyState> out;
+  std::lock_guard lock(m_mutex);
+  for (size_t i = 0; i < m_keys.size(); ++i) {
+    out.push_back({m_usable_from[i],
+                   m_usable_from[i] > now ? std::optional<RestCause>(m_cause[i]) : std::nullopt,
+                   m_last_status[i].load(std::memory_order_relaxed)});
+  }
+  return out;
 }
 
 std::optional<std::chrono::seconds> parse_retry_after(const std::string& value,

@@ -1,12 +1,22 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace agproxy {
+
+// Why a key rests: a provider's rate limit, its quota or model capacity (a 429 or a 529/503
+// overload), or a refusal of the key itself (401/403, Gemini's API_KEY_INVALID), which takes it
+// out.
+enum class RestCause { rate_limited, quota, capacity, refused };
+
+// Return "rate_limited", "quota", "capacity" or "refused".
+std::string_view to_string(RestCause cause);
 
 // One provider's keys, handed out round-robin; a key the provider rate-limits (429) cools down for
 // a while, one it refuses (401/403) is taken out for longer. Safe to share between threads.
@@ -31,13 +41,29 @@ public:
   bool any_usable(Clock::time_point now) const { return soonest_usable(now) <= now; }
   // Return when the first resting key becomes usable again (now when one is usable).
   Clock::time_point soonest_usable(Clock::time_point now) const;
-  // Rest the key at `index` until now + `duration` (never shortening a longer rest).
-  void rest(size_t index, Clock::duration duration, Clock::time_point now);
+  // Rest the key at `index` until now + `duration` for `cause` (never shortening a longer rest).
+  void rest(size_t index, Clock::duration duration, Clock::time_point now,
+            RestCause cause = RestCause::rate_limited);
+  // Remember that the provider answered the key at `index` with `status`.
+  void note_status(size_t index, int status) {
+    m_last_status[index].store(status, std::memory_order_relaxed);
+  }
+
+  // One key as GET /agproxy/status shows it.
+  struct KeyState {
+    Clock::time_point usable_from;  // in the past: usable now
+    std::optional<RestCause> cause; // why it rests (when it does)
+    int last_status = 0;            // 0: not used yet
+  };
+  // Return the state of every key at `now`, in order.
+  std::vector<KeyState> states(Clock::time_point now) const;
 
 private:
   std::vector<std::string> m_keys;
   mutable std::mutex m_mutex;
   std::vector<Clock::time_point> m_usable_from;
+  std::vector<RestCause> m_cause;
+  std::vector<std::atomic<int>> m_last_status;
   size_t m_cursor = 0;
 };
 
