@@ -75,6 +75,32 @@ bool same_endpoint(const Target& a, const Target& b) {
   return hosts_match && a.port == b.port;
 }
 
+std::optional<long> parse_duration(std::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+    ++digits;
+  }
+  if (digits == 0 || digits > 9) {
+    return std::nullopt;
+  }
+  const long count = std::stol(std::string(text.substr(0, digits)));
+  const std::string_view unit = text.substr(digits);
+  long scale = 0;
+  if (unit.empty() || unit == "s") {
+    scale = 1;
+  } else if (unit == "m") {
+    scale = 60;
+  } else if (unit == "h") {
+    scale = 3600;
+  } else if (unit == "d") {
+    scale = 86400;
+  }
+  if (scale == 0 || count == 0) {
+    return std::nullopt;
+  }
+  return count * scale;
+}
+
 std::string join(const std::vector<std::string>& items, const std::string& separator) {
   std::string out;
   for (const std::string& item : items) {
@@ -83,7 +109,18 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
   return out;
 }
 
-void Context::read_pasted_client() {
+void Context::read_arguments() {
+  if (options.since) {
+    since_seconds = parse_duration(*options.since);
+    if (!since_seconds) {
+      throw UsageError("--since: '" + *options.since +
+                       "' is not a duration such as 30s, 10m, 2h or 1d");
+    }
+    if (options.curl || !options.headers.empty()) {
+      throw UsageError("--since limits the requests the proxy recorded; it does not go with -H "
+                       "or --curl");
+    }
+  }
   std::optional<ClientRequest> request;
   if (options.curl) {
     std::string error;

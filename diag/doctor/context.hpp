@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 // What the doctor's checks share: the inputs, what earlier checks found, and the probing that
@@ -32,11 +33,30 @@ std::string url_path(const std::string& url);
 // Return whether `a` and `b` are the same host and port (the loopback names counting as one).
 bool same_endpoint(const Target& a, const Target& b);
 
+// Return the seconds of a duration "30s", "10m", "2h", "1d" (or plain seconds), or nothing when
+// `text` is not one of at least a second.
+std::optional<long> parse_duration(std::string_view text);
+
 // Return `items` joined with `separator`.
 std::string join(const std::vector<std::string>& items, const std::string& separator);
 
 // What answers at the target, as far as the probes tell.
 enum class ServerKind { unknown, agproxy, antigravity };
+
+// What the doctor read of the server's record of refused requests (DESIGN §8).
+struct RecordedDenials {
+  // Whether the server answered GET /agproxy/events with its record.
+  bool read = false;
+  // Why a server that keeps the record did not show it (the key refused, not a loopback client,
+  // another answer); empty when it showed it or keeps none.
+  std::string unavailable;
+  // The window read: "in the last 10m", or empty for the whole record.
+  std::string window;
+  // The clients it refused, most recent first.
+  std::vector<RecordedClient> clients;
+  // The request's redacted lines, for -v.
+  std::vector<std::string> trace;
+};
 
 // The state a walk's checks read and add to, in the order the checks run.
 struct Context {
@@ -63,12 +83,16 @@ struct Context {
   std::optional<AuthMode> observed_mode;
   std::optional<bool> observed_key_configured;
 
-  // The failing client's request, from -H / --curl.
+  // --since, in seconds.
+  std::optional<long> since_seconds;
+  // The failing client's request: from -H / --curl, else the most recent the server refused.
   std::optional<ClientEvidence> client;
+  // Without -H / --curl: the clients the server refused.
+  RecordedDenials recorded;
 
-  // Read the failing client's request from -H and --curl. Throws UsageError when they do not
-  // parse.
-  void read_pasted_client();
+  // Read the failing client's request from -H and --curl, and --since. Throws UsageError when
+  // they do not parse, or when --since comes with pasted headers.
+  void read_arguments();
 
   // Send `request` with the options' timeout, and add its redacted lines and a curl command that
   // reproduces it to `trace` (a check's, shown with -v).
