@@ -17,7 +17,7 @@ _agproxy() {
         word=${words[i]}
         case $word in
             --config|--port|--host|--auth-mode|--api-key|--workers|--drain-timeout|--log-level|--log-format|\
-            --url|--key|-H|--header|--curl|--probe-model|--client|--timeout|--model-map)
+            --url|--key|-H|--header|--curl|--since|--probe-model|--client|--timeout|--model-map)
                 ((i++)) ;;
             -*) ;;
             *) path="${path:+$path }$word" ;;
@@ -30,7 +30,7 @@ _agproxy() {
         --log-format) COMPREPLY=($(compgen -W "text json" -- "$cur")); return ;;
         --config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --client) COMPREPLY=($(compgen -W "claude-code codex gemini-cli" -- "$cur")); return ;;
-        --port|--host|--api-key|--workers|--drain-timeout|--url|--key|-H|--header|--curl|--probe-model|--timeout|--model-map)
+        --port|--host|--api-key|--workers|--drain-timeout|--url|--key|-H|--header|--curl|--since|--probe-model|--timeout|--model-map)
             return ;;
     esac
 
@@ -39,7 +39,7 @@ _agproxy() {
         "") candidates="serve doctor key config client version --help --version" ;;
         serve) candidates="--config --port --host --allow-lan --auth-mode --api-key --workers --drain-timeout --log-level --log-format --help" ;;
         doctor) candidates="401 --help" ;;
-        "doctor 401") candidates="--config --url --key -H --header --curl --probe-model --client --timeout --json -v --verbose --no-color --help" ;;
+        "doctor 401") candidates="--config --url --key -H --header --curl --since --probe-model --client --timeout --json -v --verbose --no-color --help" ;;
         key) candidates="show regenerate set --help" ;;
         "key show") candidates="--config --json --reveal --help" ;;
         "key regenerate") candidates="--config --json --help" ;;

@@ -45,17 +45,53 @@ struct DoctorOptions {
   std::optional<std::string> probe_model;
   // The coding agent env.agents limits itself to ("claude-code", "codex", "gemini-cli").
   std::optional<std::string> client;
+  // Without -H / --curl: how far back the server's record of refused requests is read ("30s",
+  // "10m", "2h", "1d").
+  std::optional<std::string> since;
   double timeout_seconds = 2;
+};
+
+// A client the server recorded as refused (DESIGN §8), judged by the checks that judge a client's
+// request: its requests grouped by address, User-Agent and key.
+struct ClientDiagnosis {
+  // The client by name ("Claude Code 2.1.332", from its User-Agent) and address.
+  std::string name;
+  std::string address;
+  std::optional<std::string> user_agent;
+  // The key it sent, as its last 4 characters and an 8-hex SHA-256 prefix.
+  std::optional<std::string> key_last4;
+  std::optional<std::string> key_sha256;
+  // What it sent and what came of it, in one sentence.
+  std::string summary;
+  int requests = 0;
+  // When its first and last refused requests were, as the server wrote them (RFC 3339).
+  std::string first;
+  std::string last;
+  // How long ago the last was, by the server's clock.
+  std::optional<long> seconds_ago;
+  // Its refused requests' methods and paths ("POST /v1/messages") and the reasons, each once,
+  // most recent first.
+  std::vector<std::string> routes;
+  std::vector<std::string> reasons;
+  // The client checks' results over its most recent request, and the first that fails.
+  std::vector<CheckResult> checks;
+  std::optional<std::string> verdict;
 };
 
 // The whole diagnosis.
 struct DoctorReport {
+  // The walk that made it: "401".
+  std::string topic = "401";
   std::string target;
   std::optional<std::string> config_path;
   std::optional<std::string> effective_auth_mode;
   std::vector<CheckResult> checks;
   // The id of the failing check that explains the 401, if any fails.
   std::optional<std::string> verdict;
+  // Without -H / --curl: the clients the server recorded as refused, most recent first (the
+  // client checks above judge the first), and the window read ("in the last 10m", or empty).
+  std::vector<ClientDiagnosis> clients;
+  std::string clients_window;
 
   // Return the exit code: 0 no failing check, 1 a failing check, 3 proxy unreachable.
   int exit_code() const;
@@ -70,8 +106,8 @@ inline constexpr const char* k_check_ids[] = {
     "headers.foreign_key", "headers.key_mismatch", "env.sdk",          "env.agents",
     "env.http_proxy",      "upstream.auth"};
 
-// Walk the 401 checks against the target and config of `options`, reading `env` (never changing
-// it) and sending probes with `prober`. Throws UsageError for bad arguments.
+// Walk the 401 checks (diag/doctor/walks.cpp) against the target and config of `options`, reading
+// `env` (never changing it) and sending probes with `prober`. Throws UsageError for bad arguments.
 DoctorReport run_doctor_401(const DoctorOptions& options, const Environment& env,
                             HttpProber& prober);
 

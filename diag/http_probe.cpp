@@ -1,5 +1,7 @@
 #include "diag/http_probe.hpp"
 
+#include "version.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <curl/curl.h>
@@ -89,7 +91,9 @@ ProbeResponse CurlProber::send(const ProbeRequest& request) {
   CURL* h = curl.get();
   const long timeout_ms = static_cast<long>(request.timeout_seconds * 1000);
   char error_buffer[CURL_ERROR_SIZE] = {};
+  const std::string user_agent = std::string(k_probe_user_agent_product) + k_version;
   curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(h, CURLOPT_USERAGENT, user_agent.c_str());
   curl_easy_setopt(h, CURLOPT_PROXY, ""); // probe the target itself, whatever HTTP_PROXY says
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);

@@ -2,10 +2,15 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace agproxy::diag {
+
+// The product token of the User-Agent every probe sends ("agproxy-doctor/VERSION"): the doctor
+// leaves the requests it finds in the server's record with it out of its diagnosis.
+inline constexpr std::string_view k_probe_user_agent_product = "agproxy-doctor/";
 
 // One request the doctor sends.
 struct ProbeRequest {
