@@ -91,6 +91,11 @@ void add_401(CLI::App& doctor, int& exit_code) {
                    "headers are checked")
       ->type_name("CMD");
   topic
+      ->add_option("--since", flags->options.since,
+                   "Without -H/--curl: judge the clients the proxy refused in the last DURATION "
+                   "(30s, 10m, 2h, 1d) of its record")
+      ->type_name("DURATION");
+  topic
       ->add_option("--probe-model", flags->options.probe_model,
                    "Send one minimal request for MODEL through the proxy to test the provider "
                    "key (may cost a provider call)")

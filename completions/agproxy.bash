@@ -17,7 +17,7 @@ _agproxy() {
         word=${words[i]}
         case $word in
             --config|--port|--host|--auth-mode|--api-key|--workers|--drain-timeout|--log-level|--log-format|\
-            --url|--key|-H|--header|--curl|--probe-model|--client|--timeout|--model-map|--model|--since)
+            --url|--key|-H|--header|--curl|--since|--probe-model|--client|--timeout|--model-map|--model)
                 ((i++)) ;;
             -*) ;;
             *) path="${path:+$path }$word" ;;
@@ -40,7 +40,7 @@ _agproxy() {
         "") candidates="serve doctor key config client version --help --version" ;;
         serve) candidates="--config --port --host --allow-lan --auth-mode --api-key --workers --drain-timeout --log-level --log-format --help" ;;
         doctor) candidates="401 429 --help" ;;
-        "doctor 401") candidates="--config --url --key -H --header --curl --probe-model --client --timeout --json -v --verbose --no-color --help" ;;
+        "doctor 401") candidates="--config --url --key -H --header --curl --since --probe-model --client --timeout --json -v --verbose --no-color --help" ;;
         "doctor 429") candidates="--config --url --key --model --probe-model --since --timeout --json -v --verbose --no-color --help" ;;
         key) candidates="show regenerate set --help" ;;
         "key show") candidates="--config --json --reveal --help" ;;

@@ -12,7 +12,7 @@ function __agproxy_path
             continue
         end
         switch $token
-            case --config --port --host --auth-mode --api-key --workers --drain-timeout --log-level --log-format --url --key -H --header --curl --probe-model --client --timeout --model-map --model --since
+            case --config --port --host --auth-mode --api-key --workers --drain-timeout --log-level --log-format --url --key -H --header --curl --since --probe-model --client --timeout --model-map --model
                 set skip 1
             case '-*'
             case '*'
@@ -61,6 +61,7 @@ complete -c agproxy -n '__agproxy_at doctor 401' -l url -x -d 'The proxy to chec
 complete -c agproxy -n '__agproxy_at doctor 401' -l key -x -d 'A key to test'
 complete -c agproxy -n '__agproxy_at doctor 401' -s H -l header -x -d 'A header the failing client sends'
 complete -c agproxy -n '__agproxy_at doctor 401' -l curl -x -d 'The failing curl command'
+complete -c agproxy -n '__agproxy_at doctor 401' -l since -x -d 'Judge the clients refused in the last DURATION'
 complete -c agproxy -n '__agproxy_at doctor 401' -l probe-model -x -d 'Send one request for MODEL'
 complete -c agproxy -n '__agproxy_at doctor 401' -l client -x -a 'claude-code codex gemini-cli' -d 'Judge only this coding agent'
 complete -c agproxy -n '__agproxy_at doctor 401' -l timeout -x -d 'Seconds per probe'

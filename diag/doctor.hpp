@@ -47,9 +47,37 @@ struct DoctorOptions {
   std::optional<std::string> client;
   // doctor 429: the model the failing client asks for.
   std::optional<std::string> model;
-  // How far back the server's events are read ("30s", "10m", "2h", "1d").
+  // How far back the server's record is read ("30s", "10m", "2h", "1d"): doctor 401 without -H /
+  // --curl, doctor 429.
   std::optional<std::string> since;
   double timeout_seconds = 2;
+};
+
+// A client the server recorded as refused (DESIGN §8), judged by the checks that judge a client's
+// request: its requests grouped by address, User-Agent and key.
+struct ClientDiagnosis {
+  // The client by name ("Claude Code 2.1.332", from its User-Agent) and address.
+  std::string name;
+  std::string address;
+  std::optional<std::string> user_agent;
+  // The key it sent, as its last 4 characters and an 8-hex SHA-256 prefix.
+  std::optional<std::string> key_last4;
+  std::optional<std::string> key_sha256;
+  // What it sent and what came of it, in one sentence.
+  std::string summary;
+  int requests = 0;
+  // When its first and last refused requests were, as the server wrote them (RFC 3339).
+  std::string first;
+  std::string last;
+  // How long ago the last was, by the server's clock.
+  std::optional<long> seconds_ago;
+  // Its refused requests' methods and paths ("POST /v1/messages") and the reasons, each once,
+  // most recent first.
+  std::vector<std::string> routes;
+  std::vector<std::string> reasons;
+  // The client checks' results over its most recent request, and the first that fails.
+  std::vector<CheckResult> checks;
+  std::optional<std::string> verdict;
 };
 
 // The whole diagnosis.
@@ -64,6 +92,10 @@ struct DoctorReport {
   std::optional<std::string> verdict;
   // The last line of the text report when no check fails.
   std::string all_clear;
+  // Without -H / --curl: the clients the server recorded as refused, most recent first (the
+  // client checks above judge the first), and the window read ("in the last 10m", or empty).
+  std::vector<ClientDiagnosis> clients;
+  std::string clients_window;
 
   // Return the exit code: 0 no failing check, 1 a failing check, 3 proxy unreachable.
   int exit_code() const;

@@ -5,6 +5,7 @@
 #include "tests/fake_protocols.hpp"
 
 #include <atomic>
+#include <ctime>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
@@ -63,6 +64,109 @@ std::string model_of(const httplib::Request& request) {
   return body.is_object() ? body.value("model", "") : "";
 }
 
+std::string format_time(std::chrono::system_clock::time_point when, const char* format) {
+  const time_t seconds = std::chrono::system_clock::to_time_t(when);
+  tm parts{};
+  gmtime_r(&seconds, &parts);
+  char text[64];
+  return std::string(text, std::strftime(text, sizeof text, format, &parts));
+}
+
+// Answer as the provider that a limit key's prefix names (see fake_provider.hpp); return whether
+// the key is one.
+bool answer_limit(const std::string& key, httplib::Response& response) {
+  const auto now = std::chrono::system_clock::now();
+  const auto rfc3339 = [&](int seconds) {
+    return format_time(now + std::chrono::seconds(seconds), "%Y-%m-%dT%H:%M:%SZ");
+  };
+  if (key.starts_with("gday-") || key.starts_with("gmin-")) {
+    const bool daily = key.starts_with("gday-");
+    const std::string limit = daily ? "50" : "15";
+    const std::string delay = daily ? "3600s" : "7s";
+    response.status = 429;
+    response.set_content(
+        R"({"error":{"code":429,"message":"You exceeded your current quota. Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: )" +
+            limit + R"(, model: gemini-2.5-pro\nPlease retry in )" + delay +
+            R"(.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.Help","links":[{"description":"Learn more about Gemini API quotas","url":"https://ai.google.dev/gemini-api/docs/rate-limits"}]},{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequests)" +
+            (daily ? "PerDay" : "PerMinute") +
+            R"(PerProjectPerModel-FreeTier","quotaDimensions":{"location":"global","model":"gemini-2.5-pro"},"quotaValue":")" +
+            limit + R"("}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":")" +
+            delay + R"("}]}})",
+        "application/json");
+    return true;
+  }
+  if (key.starts_with("gcap-")) {
+    response.status = 429;
+    response.set_content(
+        R"({"error":{"code":429,"message":"No capacity available for model gemini-2.5-pro on the server","errors":[{"message":"No capacity available for model gemini-2.5-pro on the server","domain":"global","reason":"rateLimitExceeded"}],"status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"MODEL_CAPACITY_EXHAUSTED","domain":"cloudcode-pa.googleapis.com","metadata":{"model":"gemini-2.5-pro"}}]}})",
+        "application/json");
+    return true;
+  }
+  if (key.starts_with("gover-")) {
+    response.status = 503;
+    response.set_content(
+        R"({"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}})",
+        "application/json");
+    return true;
+  }
+  if (key.starts_with("ginv-")) {
+    response.status = 400;
+    response.set_content(
+        R"({"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com","metadata":{"service":"generativelanguage.googleapis.com"}}]}})",
+        "application/json");
+    return true;
+  }
+  if (key.starts_with("oquota-")) {
+    response.status = 429;
+    response.set_content(
+        R"({"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}})",
+        "application/json");
+    return true;
+  }
+  if (key.starts_with("orate-")) {
+    response.status = 429;
+    response.set_header("x-ratelimit-limit-requests", "3");
+    response.set_header("x-ratelimit-remaining-requests", "0");
+    response.set_header("x-ratelimit-reset-requests", "20s");
+    response.set_header("x-ratelimit-limit-tokens", "40000");
+    response.set_header("x-ratelimit-remaining-tokens", "39950");
+    response.set_header("x-ratelimit-reset-tokens", "75ms");
+    response.set_content(
+        R"({"error":{"message":"Rate limit reached for gpt-4o in organization org-fake on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.","type":"requests","param":null,"code":"rate_limit_exceeded"}})",
+        "application/json");
+    return true;
+  }
+  if (key.starts_with("arate-")) {
+    response.status = 429;
+    response.set_header("retry-after",
+                        format_time(now + std::chrono::seconds(30), "%a, %d %b %Y %H:%M:%S GMT"));
+    response.set_header("anthropic-ratelimit-requests-limit", "50");
+    response.set_header("anthropic-ratelimit-requests-remaining", "0");
+    response.set_header("anthropic-ratelimit-requests-reset", rfc3339(30));
+    response.set_header("anthropic-ratelimit-tokens-limit", "40000");
+    response.set_header("anthropic-ratelimit-tokens-remaining", "38000");
+    response.set_header("anthropic-ratelimit-tokens-reset", rfc3339(5));
+    response.set_header("anthropic-ratelimit-input-tokens-limit", "30000");
+    response.set_header("anthropic-ratelimit-input-tokens-remaining", "29000");
+    response.set_header("anthropic-ratelimit-input-tokens-reset", rfc3339(5));
+    response.set_header("anthropic-ratelimit-output-tokens-limit", "8000");
+    response.set_header("anthropic-ratelimit-output-tokens-remaining", "8000");
+    response.set_header("anthropic-ratelimit-output-tokens-reset", rfc3339(1));
+    response.set_content(
+        R"({"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit for your organization of 50 requests per minute."}})",
+        "application/json");
+    return true;
+  }
+  if (key.starts_with("aover-")) {
+    response.status = 529;
+    response.set_content(
+        R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})",
+        "application/json");
+    return true;
+  }
+  return false;
+}
+
 } // namespace
 
 FakeProvider::FakeProvider(size_t threads) : m_state(std::make_shared<State>()) {
@@ -108,6 +212,9 @@ FakeProvider::FakeProvider(size_t threads) : m_state(std::make_shared<State>()) 
     if (key.starts_with("down-")) {
       response.status = 500;
       response.set_content(R"({"error":{"message":"internal"}})", "application/json");
+      return;
+    }
+    if (answer_limit(key, response)) {
       return;
     }
     if (is_scripted_model(model)) {

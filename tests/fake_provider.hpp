@@ -20,8 +20,25 @@ struct SeenRequest {
 };
 
 // A provider for tests only, on an ephemeral loopback port. What it does is scripted by the
-// request: the provider key ("rl-…" answers 429 with Retry-After 2, "bad-…" 401, "down-…" 500) and
-// the model (from the JSON body, or the Gemini path):
+// request: the provider key ("rl-…" answers 429 with Retry-After 2, "bad-…" 401, "down-…" 500),
+// and the model (from the JSON body, or the Gemini path). Keys that script a provider's limit
+// answer in that provider's shape whatever the path, as server/upstream/rate_limit.hpp reads them:
+//   "gday-…"   Gemini 429 RESOURCE_EXHAUSTED: QuotaFailure quotaId
+//              GenerateRequestsPerDayPerProjectPerModel-FreeTier, quotaValue "50", RetryInfo
+//              "3600s"; no Retry-After
+//   "gmin-…"   the same per minute: GenerateRequestsPerMinutePerProjectPerModel-FreeTier, "15",
+//              RetryInfo "7s"; no Retry-After
+//   "gcap-…"   Gemini (Code Assist) 429: ErrorInfo MODEL_CAPACITY_EXHAUSTED, model gemini-2.5-pro
+//   "gover-…"  Gemini 503 UNAVAILABLE, "The model is overloaded"
+//   "ginv-…"   Gemini 400 INVALID_ARGUMENT: ErrorInfo API_KEY_INVALID, "API key not valid"
+//   "oquota-…" OpenAI 429 insufficient_quota
+//   "orate-…"  OpenAI 429 rate_limit_exceeded (type "requests"), x-ratelimit-*-requests 3 / 0 /
+//              "20s" and -tokens 40000 / 39950 / "75ms"; no Retry-After
+//   "arate-…"  Anthropic 429 rate_limit_error, Retry-After an HTTP date 30 s ahead,
+//              anthropic-ratelimit-requests-* 50 / 0 / 30 s ahead (RFC 3339), -tokens-*,
+//              -input-tokens-* and -output-tokens-* with some left
+//   "aover-…"  Anthropic 529 overloaded_error
+// The models:
 //   "sse-N-MS"      N events MS ms apart, each "data: {\"i\":k,\"sent_us\":…}"
 //   "reset-N"       N events 20 ms apart, then the connection is reset
 //   "stall"         one event, then silence for 30 s

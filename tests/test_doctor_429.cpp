@@ -189,7 +189,7 @@ TEST_CASE("doctor 429: a healthy proxy passes every check, the probe included (e
                  "gpt-4o on the OpenAI routes goes to upstream 'fake' (its models 'gpt-*')"));
   CHECK(contains(out.detail("upstream.route"), "No other upstream serves gpt-4o"));
   CHECK(contains(out.summary("upstream.keys"), "'fake': 1 active, 0 resting, 0 out"));
-  CHECK(contains(out.summary("upstream.probe"), ": 200 from upstream 'fake' with key …"));
+  CHECK(contains(out.summary("upstream.probe"), ": 200 (upstream 'fake', key …"));
   CHECK(contains(out.text, "No check fails"));
   CHECK(contains(out.text, "reproduce: curl -i '" + proxy.url + "/agproxy/status'"));
   CHECK(out.report["effective_auth_mode"] == "strict");
@@ -287,8 +287,8 @@ TEST_CASE("doctor 429: rate-limited keys all resting, and a client retrying befo
   CHECK(contains(out.detail("upstream.keys"), "…1b3d resting until "));
   CHECK(contains(out.detail("upstream.keys"), "rate_limited, last answered 429"));
   CHECK(out.status("upstream.quota") == "warn");
-  CHECK(contains(out.summary("upstream.quota"),
-                 "the provider limits upstream 'rl': key …1b3d met 429 (kind not said)"));
+  CHECK(contains(out.summary("upstream.quota"), "the provider limits upstream 'rl': key …1b3d met "
+                                                "a rate limit (Anthropic rate_limit_error)"));
   CHECK(out.status("client.retry") == "fail");
   CHECK(contains(out.summary("client.retry"), "127.0.0.1 (User-Agent 'test-agent/1.0') retried "));
   CHECK(contains(out.summary("client.retry"),
@@ -330,9 +330,10 @@ TEST_CASE("doctor 429: a provider's 429 passed on to the client") {
   const Outcome out = doctor(proxy.args({"--model", "gpt-4o"}));
   CHECK(out.exit_code == 1);
   CHECK(out.verdict() == "upstream.quota");
-  CHECK(contains(out.summary("upstream.quota"),
-                 "the provider rate-limits upstream 'many' and its 429 reached the client: keys "
-                 "…1a2b, …3c4d, …5e6f all answered 429 (it did not say which limit)"));
+  CHECK(
+      contains(out.summary("upstream.quota"),
+               "the provider rate-limits upstream 'many' and its 429 reached the client: keys "
+               "…1a2b, …3c4d, …5e6f all answered 429 (a rate limit: Anthropic rate_limit_error)"));
   CHECK(contains(out.detail("upstream.quota"), "agproxy tried 3 keys for the request of 127.0.0.1 "
                                                "(User-Agent 'test-agent/1.0')"));
   CHECK(contains(out.detail("upstream.quota"), "Retry-After 2 s"));
@@ -393,7 +394,7 @@ TEST_CASE("doctor 429: upstream.probe reports agproxy's own 429 and the provider
   CHECK(contains(out.text, "> POST " + proxy.url + "/v1/chat/completions"));
   const Outcome good = doctor(proxy.args({"--probe-model", "ok-model", "--model", "ok-model"}));
   CHECK(good.status("upstream.probe") == "pass");
-  CHECK(contains(good.summary("upstream.probe"), "200 from upstream 'ok' with key …"));
+  CHECK(contains(good.summary("upstream.probe"), "200 (upstream 'ok', key …"));
 }
 
 TEST_CASE("doctor 429: a server without /agproxy/* gets its checks skipped, with the reason") {
@@ -505,4 +506,93 @@ TEST_CASE("doctor 429 units: durations, server times, and events grouped into re
   CHECK(client_label("10.0.0.5", "") == "10.0.0.5 (no User-Agent)");
   CHECK(time_and_distance(t0 + 42s, t0).ends_with(" (in 42 s)"));
   CHECK(time_and_distance(t0, t0 + 3h).ends_with(" (3 h ago)"));
+}
+
+TEST_CASE("doctor 429: the provider's limit by kind: daily quota, per-minute, capacity") {
+  FakeProvider provider;
+  const auto gemini = [&](const std::string& key) {
+    return json{{"upstreams",
+                 json::array({upstream("gem", provider.url(), {key}, {"gemini-*"}, "gemini")})}};
+  };
+  SUBCASE("a daily quota used up is the cause, though agproxy's own 429s follow") {
+    Proxy proxy(gemini("gday-doctor-429-key-7a7a"));
+    CHECK(proxy.chat("gemini-2.5-pro") == 429);
+    CHECK(proxy.chat("gemini-2.5-pro") == 429);
+    const Outcome out = doctor(proxy.args());
+    CHECK(out.exit_code == 1);
+    CHECK(out.verdict() == "upstream.quota");
+    CHECK(contains(out.summary("upstream.quota"),
+                   "the provider's quota is used up: upstream 'gem', key …7a7a (quotaId "
+                   "GenerateRequestsPerDayPerProjectPerModel-FreeTier (limit 50)); it resets at "));
+    CHECK(contains(out.summary("upstream.quota"), "(in 60 min)"));
+    CHECK(contains(out.fix("upstream.quota"), "add a key from another project or account to the "
+                                              "api_keys of 'gem' in proxy.upstreams"));
+    CHECK(contains(out.fix("upstream.quota"), "or wait until "));
+    CHECK(out.status("upstream.keys") == "fail"); // resting: the quota explains it
+    CHECK(contains(out.detail("upstream.keys"), "…7a7a resting until "));
+    CHECK(contains(out.detail("upstream.keys"), "quota, last answered 429"));
+    CHECK(contains(out.summary("upstream.route"), "gemini-2.5-pro (the model of the last "));
+  }
+  SUBCASE("an OpenAI quota that names no reset") {
+    Proxy proxy(json{{"upstreams", json::array({upstream("oai", provider.url(),
+                                                         {"oquota-doctor-429-key-8b8b"})})}});
+    CHECK(proxy.chat() == 429);
+    const Outcome out = doctor(proxy.args({"--model", "gpt-4o"}));
+    CHECK(out.verdict() == "upstream.quota");
+    CHECK(contains(out.summary("upstream.quota"),
+                   "key …8b8b (OpenAI insufficient_quota); it did not say when it resets "
+                   "(agproxy tries again at "));
+  }
+  SUBCASE("a per-minute limit rests the key; the resting keys explain the 429") {
+    Proxy proxy(gemini("gmin-doctor-429-key-9c9c"));
+    CHECK(proxy.chat("gemini-2.5-pro") == 429);
+    const Outcome out = doctor(proxy.args({"--model", "gemini-2.5-pro"}), true);
+    CHECK(out.verdict() == "upstream.keys");
+    CHECK(out.status("upstream.quota") == "warn");
+    CHECK(
+        contains(out.summary("upstream.quota"),
+                 "the provider limits upstream 'gem': key …9c9c met a rate limit (quotaId "
+                 "GenerateRequestsPerMinutePerProjectPerModel-FreeTier (limit 15)); it lifts at "));
+    CHECK(contains(out.summary("upstream.quota"), "(in 7 s)"));
+  }
+  SUBCASE("no capacity for the model: the provider's, not the keys'") {
+    Proxy proxy(gemini("gcap-doctor-429-key-0d0d"));
+    CHECK(proxy.chat("gemini-2.5-pro") == 429);
+    const Outcome out = doctor(proxy.args());
+    CHECK(out.verdict() == "upstream.quota");
+    CHECK(contains(out.summary("upstream.quota"),
+                   "the provider has no capacity for gemini-2.5-pro right now (upstream 'gem', "
+                   "key …0d0d: Gemini MODEL_CAPACITY_EXHAUSTED"));
+    CHECK(contains(out.fix("upstream.quota"), "retry later"));
+    CHECK(contains(out.fix("upstream.quota"), "or ask for another model"));
+  }
+  SUBCASE("Anthropic overloaded (529), passed on") {
+    Proxy proxy(json{
+        {"upstreams", json::array({upstream("ant", provider.url(), {"aover-doctor-429-key-1e1e"},
+                                            {"claude-*"}, "anthropic")})}});
+    CHECK(proxy.chat("claude-sonnet-4") == 529);
+    const Outcome out = doctor(proxy.args());
+    CHECK(out.verdict() == "upstream.quota");
+    CHECK(
+        contains(out.summary("upstream.quota"),
+                 "the provider has no capacity for claude-sonnet-4 right now, and its 529 reached "
+                 "the client (upstream 'ant', key …1e1e: Anthropic overloaded_error"));
+  }
+}
+
+TEST_CASE("doctor 429: the probe shows the provider's rate-limit headers of a 429 passed on") {
+  FakeProvider provider;
+  Proxy proxy(
+      json{{"upstreams",
+            json::array({upstream("oai", provider.url(),
+                                  {"orate-doctor-429-key-a1a1", "orate-doctor-429-key-b2b2",
+                                   "orate-doctor-429-key-c3c3", "orate-doctor-429-key-d4d4"})})}});
+  const Outcome out = doctor(proxy.args({"--probe-model", "gpt-4o", "--model", "gpt-4o"}), true);
+  CHECK(out.status("upstream.probe") == "fail");
+  CHECK(contains(out.summary("upstream.probe"),
+                 "one request for gpt-4o through the proxy: 429 from the provider (upstream "
+                 "'oai', key …"));
+  CHECK(contains(out.summary("upstream.probe"), "), Retry-After 20 s; see upstream.quota"));
+  CHECK(contains(out.detail("upstream.probe"), "x-ratelimit-remaining-requests: 0"));
+  CHECK(contains(out.detail("upstream.probe"), "x-ratelimit-reset-requests: 20s"));
 }

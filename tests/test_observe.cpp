@@ -329,3 +329,65 @@ TEST_CASE("observe: the ring keeps the newest events, and the query selects amon
   one.limit = 1;
   CHECK(ring.select(one, now).size() == 1);
 }
+
+TEST_CASE("observe: what a provider's 429 says decides the key's rest, and is recorded") {
+  FakeProvider provider;
+  auto gemini = [&](const std::string& name, std::vector<std::string> keys) {
+    json entry = upstream(name, provider.url(), std::move(keys));
+    entry["protocol"] = "gemini";
+    entry["models"] = {name + "-*"};
+    return entry;
+  };
+  Observed proxy(json{
+      {"upstreams",
+       json::array(
+           {gemini("g", {"gday-key-0001", "gmin-key-0002", "ok-key-0003"}),
+            gemini("inv", {"ginv-key-0004", "ok-key-0005"}), gemini("solo", {"gmin-key-0006"}),
+            gemini("four", {"gmin-key-0007", "gmin-key-0008", "gmin-key-0009", "ok-key-0010"})})}});
+  const std::string body = R"({"contents":[{"role":"user","parts":[{"text":"hi"}]}]})";
+  auto ask = [&](const std::string& model) {
+    return proxy.client().Post("/v1beta/models/" + model + ":generateContent", Observed::auth(),
+                               body, "application/json");
+  };
+  auto answered = ask("g-1");
+  REQUIRE(answered);
+  CHECK(answered->status == 200);
+  json g = proxy.status()["upstreams"][0];
+  CHECK(g["keys"][0]["why"] == "quota");
+  CHECK(g["keys"][0]["retry_after_s"].get<int>() > 3500); // RetryInfo 3600s
+  CHECK(g["keys"][1]["why"] == "rate_limited");
+  CHECK(g["keys"][1]["retry_after_s"].get<int>() <= 7); // RetryInfo 7s, no Retry-After
+  CHECK(g["keys"][2]["state"] == "active");
+  const json events = proxy.events("?kind=rate_limited")["events"];
+  REQUIRE(events.size() == 2);
+  CHECK(events[1]["limit"]["scope"] == "quota");
+  CHECK(contains(events[1]["limit"]["detail"], "PerDay"));
+  CHECK(events[1]["retry_after"] == 3600);
+  CHECK(events[0]["limit"]["scope"] == "rate");
+  CHECK(events[0]["retry_after"] == 7);
+
+  // Gemini answers a bad key with a 400: the key is taken out and the next one answers.
+  answered = ask("inv-1");
+  REQUIRE(answered);
+  CHECK(answered->status == 200);
+  const json inv = proxy.status()["upstreams"][1];
+  CHECK(inv["keys"][0]["state"] == "out");
+  CHECK(inv["keys"][0]["last_status"] == 400);
+  CHECK(proxy.events("?kind=upstream_error&limit=1")["events"][0]["reason"] == "key_refused");
+
+  // One key resting on a per-minute limit: agproxy's own 429 says when it lifts.
+  auto solo = ask("solo-1");
+  REQUIRE(solo);
+  CHECK(solo->status == 429);
+  CHECK(solo->get_header_value("x-agproxy-reason") == "all_keys_resting");
+  const int wait = std::stoi(solo->get_header_value("Retry-After"));
+  CHECK(wait >= 6);
+  CHECK(wait <= 7);
+  // Three attempts used up with a key left: the provider's own 429 is passed on, with the delay
+  // its body gave as Retry-After.
+  auto four = ask("four-1");
+  REQUIRE(four);
+  CHECK(four->status == 429);
+  CHECK(four->get_header_value("Retry-After") == "7");
+  CHECK(json::parse(four->body)["error"]["status"] == "RESOURCE_EXHAUSTED");
+}

@@ -177,3 +177,30 @@ TEST_CASE("upstream TLS and proxy settings: a bad value names its field and the 
     CHECK_FALSE(contains(result.err, "secret-canary-1b"));
   }
 }
+
+TEST_CASE("upstream TLS: a connection verified with one upstream's CA never serves another's") {
+  // Two upstreams at one address, one trusting the private CA: on one event loop, the second
+  // request would find the first's connection in libcurl's cache.
+  TempDir dir;
+  TlsProvider provider(dir);
+  write_text(dir.file("c.json"),
+             json{{"proxy",
+                   {{"auth_mode", "strict"},
+                    {"api_key", k_key},
+                    {"upstreams", json::array({upstream("private", provider.url(), "m-ca",
+                                                        {{"ca_file", provider.ca_file()}}),
+                                               upstream("system", provider.url(), "m-system")})}}}}
+                 .dump());
+  ServeProcess server({"--config", dir.file("c.json"), "--workers", "1"}, {});
+  const auto trusted = chat(server.port(), "m-ca");
+  REQUIRE(trusted);
+  CHECK(trusted->status == 200);
+  const auto untrusted = chat(server.port(), "m-system");
+  REQUIRE(untrusted);
+  CHECK(untrusted->status == 502);
+  CHECK(contains(untrusted->body, "upstream_tls_error"));
+  // And the upstream with the CA still answers.
+  const auto again = chat(server.port(), "m-ca");
+  REQUIRE(again);
+  CHECK(again->status == 200);
+}

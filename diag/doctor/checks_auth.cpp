@@ -44,8 +44,10 @@ CheckResult check_auth_effective_mode(Context& context, CheckResult check) {
     const AuthRequest request{client.method, client.path, std::nullopt, std::nullopt, std::nullopt};
     if (decide(policy, request).key_required && !client.read()) {
       check.status = CheckStatus::fail;
-      check.summary = "your request carries no key, and auth mode " + mode_name +
-                      " requires one for " + client.method + " " + client.path;
+      check.summary = (client.sender ? *client.sender + " sent no key"
+                                     : std::string("your request carries no key")) +
+                      ", and auth mode " + mode_name + " requires one for " + client.method + " " +
+                      client.path;
       check.detail =
           (context.settings && context.settings->auth_mode == AuthMode::auto_ &&
                    context.settings->allow_lan_access

@@ -11,9 +11,18 @@ std::string name_of(const KeyHeaderEvidence& header) {
 } // namespace
 
 CheckResult check_headers_conflict(Context& context, CheckResult check) {
+  const RecordedDenials& recorded = context.recorded;
+  check.trace = recorded.trace;
   if (!context.client) {
-    check.summary = "skipped: pass the failing client's headers with -H 'Name: value' "
-                    "(repeatable) or --curl '<its curl command>'";
+    const std::string pass_headers = "pass the failing client's headers with -H 'Name: value' "
+                                     "(repeatable) or --curl '<its curl command>'";
+    if (recorded.read) {
+      check.summary = "skipped: the proxy recorded no refused request" +
+                      (recorded.window.empty() ? "" : " " + recorded.window) + "; " + pass_headers;
+    } else {
+      check.summary = "skipped: " + pass_headers +
+                      (recorded.unavailable.empty() ? "" : " (" + recorded.unavailable + ")");
+    }
     return check;
   }
   const std::vector<KeyHeaderEvidence>& present = context.client->headers;
@@ -166,7 +175,18 @@ CheckResult check_headers_key_mismatch(Context& context, CheckResult check) {
       }
     }
   }
+  if (context.client->answer) {
+    observed = " The server answered it with " + *context.client->answer + ".";
+  }
   const std::string which = context.options.key ? "given" : "configured";
+  if (!key && context.client->matches_proxy_key == false) {
+    check.status = CheckStatus::fail;
+    check.summary = "the client's key " + read->key->shown + " is not the proxy key";
+    check.detail =
+        "Read from " + name_of(*read) + "; the server compared it with its own key." + observed;
+    check.fix = "use the proxy key: agproxy key show --reveal" + context.config_flag();
+    return check;
+  }
   if (!key) {
     check.summary = "skipped: no configured key to compare with (pass --config or --key)";
     check.detail = observed;

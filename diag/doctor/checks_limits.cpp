@@ -44,6 +44,12 @@ std::string keys_of(const std::vector<const EventSeen*>& events) {
   return join(keys, ", ");
 }
 
+// Return "key …abcd" or "keys …abcd, …efgh" for the keys of `events`.
+std::string key_phrase(const std::vector<const EventSeen*>& events) {
+  const std::string keys = keys_of(events);
+  return (keys.find(',') == std::string::npos ? "key " : "keys ") + keys;
+}
+
 // Return what kind of limit `event` records: "quota", "rate", "capacity" or "unknown".
 std::string scope_of(const EventSeen& event) {
   if (event.limit && !event.limit->scope.empty() && event.limit->scope != "unknown") {
@@ -224,16 +230,14 @@ CheckResult check_upstream_route(Context& context, CheckResult check) {
     check.summary += ", whose keys all rest or are out, and no other upstream serves it";
     check.detail +=
         "While '" + chosen.name + "' is limited, every request for " + model + " gets its 429s.";
-    size_t candidate = upstreams.size();
-    for (size_t i = 0; i < upstreams.size() && candidate == upstreams.size(); ++i) {
-      candidate = i != route->upstream ? i : candidate;
-    }
-    if (candidate == upstreams.size()) {
-      json entry = {{"name", chosen.name + "-2"},
-                    {"protocol", std::string(to_string(chosen.protocol))},
-                    {"base_url", mask_url(chosen.base_url)},
-                    {"api_keys", json::array({"env:OTHER_API_KEY"})},
-                    {"models", json::array({model})}};
+    // The first other upstream could take the model through a model_map entry.
+    const size_t candidate = route->upstream == 0 ? 1 : 0;
+    if (candidate >= upstreams.size()) {
+      const json entry = {{"name", chosen.name + "-2"},
+                          {"protocol", std::string(to_string(chosen.protocol))},
+                          {"base_url", mask_url(chosen.base_url)},
+                          {"api_keys", json::array({"env:OTHER_API_KEY"})},
+                          {"models", json::array({model})}};
       check.fix = "add an upstream that serves " + model +
                   " (another account or provider) above '" + chosen.name +
                   "' in proxy.upstreams, e.g. " + entry.dump() + "; or more keys (upstream.quota)";
@@ -317,6 +321,18 @@ CheckResult check_upstream_quota(Context& context, CheckResult check) {
     }
     return soonest ? time_and_distance(*soonest, view.now) : std::string();
   };
+  // When agproxy lets the first of these keys try again (its rest, as the server says).
+  const auto rest_end = [&](const std::vector<const EventSeen*>& events) -> std::string {
+    std::optional<SystemTime> soonest;
+    for (const EventSeen* event : events) {
+      const UpstreamSeen* upstream = status.upstream(event->upstream);
+      const KeySeen* key = upstream ? upstream->key(event->provider_key_last4) : nullptr;
+      if (key && key->until && (!soonest || *key->until < *soonest)) {
+        soonest = key->until;
+      }
+    }
+    return soonest ? time_and_distance(*soonest, status.now) : std::string();
+  };
   const auto evidence = [](const std::vector<const EventSeen*>& events) {
     std::vector<std::string> out;
     for (const EventSeen* event : events) {
@@ -338,14 +354,17 @@ CheckResult check_upstream_quota(Context& context, CheckResult check) {
   }
   if (!quotas.empty()) {
     const EventSeen& last = *quotas.back();
-    const std::string resets = ends_text(quotas);
     const std::string said = evidence(quotas);
+    std::string resets = ends_text(quotas);
+    std::string when = "; it resets at " + resets;
+    if (resets.empty()) {
+      resets = rest_end(quotas);
+      when = "; it did not say when it resets" +
+             (resets.empty() ? std::string() : " (agproxy tries again at " + resets + ")");
+    }
     check.status = CheckStatus::fail;
-    check.summary =
-        "the provider's quota is used up: upstream '" + last.upstream + "', key" +
-        (quotas.size() > 1 ? "s " : " ") + keys_of(quotas) +
-        (said.empty() ? "" : " (" + said + ")") +
-        (resets.empty() ? "; it did not say when it resets" : "; it resets at " + resets);
+    check.summary = "the provider's quota is used up: upstream '" + last.upstream + "', " +
+                    key_phrase(quotas) + (said.empty() ? "" : " (" + said + ")") + when;
     check.detail = "A quota (per day, or the plan's credit) is not a rate limit: retrying does not "
                    "help until it resets. agproxy rests the key meanwhile, so the 429s clients get "
                    "may be its own (all keys resting); the cause is this quota. " +
@@ -354,6 +373,31 @@ CheckResult check_upstream_quota(Context& context, CheckResult check) {
     check.fix = "add a key from another project or account to the api_keys of '" + last.upstream +
                 "' in proxy.upstreams" + edit + ", or map the model to another upstream (see " +
                 "upstream.route)" + (resets.empty() ? "" : ", or wait until " + resets);
+    return check;
+  }
+
+  // No capacity for the model is the cause while it lasts: other keys meet the same.
+  std::vector<const EventSeen*> capacity;
+  for (const EventSeen* event : newest) {
+    if (scope_of(*event) == "capacity" && in_force(*event)) {
+      capacity.push_back(event);
+    }
+  }
+  if (!capacity.empty()) {
+    const EventSeen& last = *capacity.back();
+    const std::string said = evidence(capacity);
+    const std::string again =
+        !ends_text(capacity).empty() ? ends_text(capacity) : rest_end(capacity);
+    check.status = CheckStatus::fail;
+    check.summary = "the provider has no capacity for " +
+                    (last.model.empty() ? std::string("the model") : last.model) +
+                    " right now (upstream '" + last.upstream + "', " + key_phrase(capacity) +
+                    (said.empty() ? "" : ": " + said) + ")" +
+                    (again.empty() ? "" : "; agproxy tries again at " + again);
+    check.detail = "Model capacity is the provider's, not your keys': other keys meet the same, "
+                   "and agproxy rests the key meanwhile, so the 429s clients get may be its own.";
+    check.fix = "retry later" + (again.empty() ? "" : " (after " + again + ")") +
+                ", or ask for another model (map it to another upstream: see upstream.route)";
     return check;
   }
 
@@ -382,17 +426,16 @@ CheckResult check_upstream_quota(Context& context, CheckResult check) {
       check.summary = "the provider has no capacity for " +
                       (last.model.empty() ? std::string("the model") : last.model) +
                       " right now, and its " + std::to_string(last.status) +
-                      " reached the client (upstream '" + last.upstream + "', keys " +
-                      keys_of(passed->attempts) + (said.empty() ? "" : "; " + said) + ")";
+                      " reached the client (upstream '" + last.upstream + "', " +
+                      key_phrase(passed->attempts) + (said.empty() ? "" : ": " + said) + ")";
       check.detail = "Model capacity is the provider's, not your keys': other keys meet the same.";
       check.fix = "retry later" + (resets.empty() ? "" : " (after " + resets + ")") +
                   ", or ask for another model (map it to another upstream: see upstream.route)";
       return check;
     }
     check.summary = "the provider rate-limits upstream '" + last.upstream +
-                    "' and its 429 reached "
-                    "the client: keys " +
-                    keys_of(passed->attempts) + " all answered 429" +
+                    "' and its 429 reached the client: " + key_phrase(passed->attempts) +
+                    (passed->attempts.size() > 1 ? " all" : "") + " answered 429" +
                     (scope == "rate" ? " (a rate limit" + (said.empty() ? "" : ": " + said) + ")"
                                      : " (it did not say which limit)") +
                     (resets.empty() ? "" : "; retry after " + resets);
@@ -433,9 +476,8 @@ CheckResult check_upstream_quota(Context& context, CheckResult check) {
     const std::string said = evidence(current);
     const std::string resets = ends_text(current);
     check.status = CheckStatus::warn;
-    check.summary = "the provider limits upstream '" + last.upstream + "': key" +
-                    (current.size() > 1 ? "s " : " ") + keys_of(current) + " met " +
-                    kinds(current) + (said.empty() ? "" : " (" + said + ")") +
+    check.summary = "the provider limits upstream '" + last.upstream + "': " + key_phrase(current) +
+                    " met " + kinds(current) + (said.empty() ? "" : " (" + said + ")") +
                     (resets.empty() ? "" : "; it lifts at " + resets) + "; agproxy rests the key" +
                     (current.size() > 1 ? "s" : "") + " meanwhile";
     check.detail = "A rate limit lifts by itself; agproxy sends the next requests with other keys, "
@@ -447,9 +489,9 @@ CheckResult check_upstream_quota(Context& context, CheckResult check) {
   if (!past_quotas.empty()) {
     const EventSeen& last = *past_quotas.back();
     check.status = CheckStatus::warn;
-    check.summary = "the provider's quota was used up (upstream '" + last.upstream + "', key" +
-                    (past_quotas.size() > 1 ? "s " : " ") + keys_of(past_quotas) + ", at " +
-                    clock_time(last.time) + "); it has reset since";
+    check.summary = "the provider's quota was used up (upstream '" + last.upstream + "', " +
+                    key_phrase(past_quotas) + ", at " + clock_time(last.time) +
+                    "); it has reset since";
     check.detail = evidence(past_quotas);
     check.fix = "if clients still get 429, add a key from another project or account to the "
                 "api_keys of '" +
@@ -458,7 +500,7 @@ CheckResult check_upstream_quota(Context& context, CheckResult check) {
   }
   check.status = CheckStatus::pass;
   check.summary = "no provider limit in force for " + scope_text + "; earlier: " + kinds(past) +
-                  " on key" + (past.size() > 1 ? "s " : " ") + keys_of(past) + ", lifted since";
+                  " on " + key_phrase(past) + ", lifted since";
   return check;
 }
 
@@ -672,7 +714,7 @@ CheckResult check_upstream_probe(Context& context, CheckResult check) {
   const std::string reason = response.header("x-agproxy-reason").value_or("");
   std::string where;
   if (!upstream.empty()) {
-    where = " from upstream '" + upstream + "'" + (key.empty() ? "" : " with key " + key);
+    where = " (upstream '" + upstream + "'" + (key.empty() ? "" : ", key " + key) + ")";
   }
   const std::vector<std::string> limits = rate_limit_headers(response);
   check.detail = limits.empty() ? "No rate-limit headers came back."

@@ -3,7 +3,6 @@
 #include "server/auth/secret.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <nlohmann/json.hpp>
 
 namespace agproxy::diag::doctor {
@@ -78,12 +77,15 @@ bool same_endpoint(const Target& a, const Target& b) {
 }
 
 std::optional<long> parse_duration(std::string_view text) {
-  long value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end == text.data() || value < 1) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+    ++digits;
+  }
+  if (digits == 0 || digits > 9) {
     return std::nullopt;
   }
-  const std::string_view unit(end, static_cast<size_t>(text.data() + text.size() - end));
+  const long count = std::stol(std::string(text.substr(0, digits)));
+  const std::string_view unit = text.substr(digits);
   long scale = 0;
   if (unit.empty() || unit == "s") {
     scale = 1;
@@ -94,10 +96,10 @@ std::optional<long> parse_duration(std::string_view text) {
   } else if (unit == "d") {
     scale = 86400;
   }
-  if (scale == 0 || value > 100L * 365 * 86400 / scale) {
+  if (scale == 0 || count == 0) {
     return std::nullopt;
   }
-  return value * scale;
+  return count * scale;
 }
 
 Protocol family_of_model(std::string_view model) {
@@ -118,7 +120,18 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
   return out;
 }
 
-void Context::read_pasted_client() {
+void Context::read_arguments() {
+  if (options.since) {
+    since_seconds = parse_duration(*options.since);
+    if (!since_seconds) {
+      throw UsageError("--since: '" + *options.since +
+                       "' is not a duration such as 30s, 10m, 2h or 1d");
+    }
+    if (options.curl || !options.headers.empty()) {
+      throw UsageError("--since limits the requests the proxy recorded; it does not go with -H "
+                       "or --curl");
+    }
+  }
   std::optional<ClientRequest> request;
   if (options.curl) {
     std::string error;
@@ -153,17 +166,6 @@ void Context::read_pasted_client() {
     }
   }
   client = evidence_from_request(*request, std::move(method), std::move(path));
-}
-
-void Context::read_window() {
-  if (!options.since) {
-    return;
-  }
-  since_seconds = parse_duration(*options.since);
-  if (!since_seconds) {
-    throw UsageError("--since: '" + *options.since +
-                     "' is not a duration: a whole number and a unit, such as 30s, 10m, 2h or 1d");
-  }
 }
 
 namespace {

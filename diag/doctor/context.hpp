@@ -49,6 +49,21 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
 // What answers at the target, as far as the probes tell.
 enum class ServerKind { unknown, agproxy, antigravity };
 
+// What the doctor read of the server's record of refused requests (DESIGN §8).
+struct RecordedDenials {
+  // Whether the server answered GET /agproxy/events with its record.
+  bool read = false;
+  // Why a server that keeps the record did not show it (the key refused, not a loopback client,
+  // another answer); empty when it showed it or keeps none.
+  std::string unavailable;
+  // The window read: "in the last 10m", or empty for the whole record.
+  std::string window;
+  // The clients it refused, most recent first.
+  std::vector<RecordedClient> clients;
+  // The request's redacted lines, for -v.
+  std::vector<std::string> trace;
+};
+
 // The state a walk's checks read and add to, in the order the checks run.
 struct Context {
   // Start a walk over `options` and `env` (read, never changed), probing with `prober`.
@@ -76,11 +91,13 @@ struct Context {
   std::optional<AuthMode> observed_mode;
   std::optional<bool> observed_key_configured;
 
-  // The failing client's request, from -H / --curl.
-  std::optional<ClientEvidence> client;
-
   // --since, in seconds.
   std::optional<long> since_seconds;
+  // The failing client's request: from -H / --curl, else the most recent the server refused.
+  std::optional<ClientEvidence> client;
+  // Without -H / --curl: the clients the server refused.
+  RecordedDenials recorded;
+
   // What the server saw, once a check has read it (observe()).
   std::optional<ServerView> server_view;
   // doctor 429: the model the 429 is about (--model, else the last rate-limited request's), the
@@ -89,12 +106,9 @@ struct Context {
   Protocol model_family = Protocol::openai;
   std::optional<std::string> route_upstream;
 
-  // Read the failing client's request from -H and --curl. Throws UsageError when they do not
-  // parse.
-  void read_pasted_client();
-
-  // Read --since. Throws UsageError when it is not a duration.
-  void read_window();
+  // Read the failing client's request from -H and --curl, and --since. Throws UsageError when
+  // they do not parse, or when --since comes with pasted headers.
+  void read_arguments();
 
   // Return what the server saw: GET /agproxy/status and /agproxy/events (within --since), read
   // with the proxy key on the first call (its lines added to `trace`), then remembered.

@@ -5,8 +5,14 @@
 namespace agproxy::diag::doctor {
 
 KeyPrint KeyPrint::of(std::string_view key) {
-  return {std::string(key.substr(key.size() < 4 ? 0 : key.size() - 4)), fingerprint(key),
-          describe_key(key)};
+  // As the server records a key: nothing of one shorter than 8 characters.
+  return {key.size() >= 8 ? std::string(key.substr(key.size() - 4)) : std::string(),
+          fingerprint(key), describe_key(key)};
+}
+
+KeyPrint KeyPrint::recorded(std::string last4, std::string sha256) {
+  std::string shown = (last4.empty() ? "(a short key)" : "…" + last4) + " sha256:" + sha256;
+  return {std::move(last4), std::move(sha256), std::move(shown)};
 }
 
 bool KeyPrint::matches(std::string_view candidate) const {

@@ -641,8 +641,8 @@ void Connection::refuse(int status, const std::string& message) {
   m_state = State::handling;
   respond();
   m_handler.log(exchange);
+  m_forward.reset(); // before the exchange it reads and writes into
   m_exchange.reset();
-  m_forward.reset();
   m_state = State::closing;
 }
 

@@ -149,8 +149,8 @@ private:
         return std::chrono::ceil<std::chrono::seconds>(*delay).count();
       };
       seen.retry_after = seconds(limit->retry_after);
-      seen.limit =
-          LimitSeen{std::string(to_string(limit->scope)), limit->detail, seconds(limit->reset)};
+      seen.limit = LimitSeen{std::string(to_string(limit->scope)), limit->detail,
+                             seconds(limit->retry_after)};
     }
     m_observers.events.record(std::move(seen));
   }
@@ -387,6 +387,7 @@ private:
                  "agproxy: every key of upstream '" + m_upstream.name +
                      "' is rate-limited or refused; retry in " + std::to_string(seconds) + " s");
       m_response.set_header("Retry-After", std::to_string(seconds));
+      m_response.set_header("x-agproxy-reason", "all_keys_resting"); // agproxy's 429, not theirs
       answer();
       return;
     }

@@ -15,23 +15,47 @@ namespace agproxy {
 
 namespace {
 
-// Add every certificate of the PEM file `path` to `store`; return how many, or -1 when the file
-// cannot be opened (errno tells why).
-int add_pem_file(X509_STORE* store, const std::string& path) {
-  FILE* file = std::fopen(path.c_str(), "r");
+// Read the file `path` into `text`; return false when it cannot be read (errno tells why).
+bool read_file(const std::string& path, std::string& text) {
+  FILE* file = std::fopen(path.c_str(), "rb");
   if (!file) {
-    return -1;
+    return false;
+  }
+  char buffer[8192];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, file)) > 0) {
+    text.append(buffer, n);
+  }
+  const bool ok = std::ferror(file) == 0;
+  std::fclose(file);
+  return ok;
+}
+
+// Add every certificate of the PEM text `pem` to `store`; return how many.
+int add_pem(X509_STORE* store, const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (!bio) {
+    return 0;
   }
   int count = 0;
-  while (X509* certificate = PEM_read_X509(file, nullptr, nullptr, nullptr)) {
+  while (X509* certificate = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
     if (X509_STORE_add_cert(store, certificate) == 1) {
       ++count;
     }
     X509_free(certificate);
   }
-  ERR_clear_error(); // the end of the file reads as an error
-  std::fclose(file);
+  ERR_clear_error(); // the end of the text reads as an error
+  BIO_free(bio);
   return count;
+}
+
+// Add every certificate of the PEM file `path` to `store` and set `pem` to its text; return how
+// many, or -1 when the file cannot be read (errno tells why).
+int add_pem_file(X509_STORE* store, const std::string& path, std::string& pem) {
+  if (!read_file(path, pem)) {
+    return -1;
+  }
+  return add_pem(store, pem);
 }
 
 } // namespace
@@ -42,8 +66,8 @@ std::shared_ptr<const TrustStore> TrustStore::system() {
     throw Error("cannot create a certificate store (out of memory)");
   }
   const char* bundle = std::getenv("CURL_CA_BUNDLE");
-  if (bundle && *bundle) {
-    if (add_pem_file(store, bundle) <= 0) {
+  if (std::string pem; bundle && *bundle) {
+    if (add_pem_file(store, bundle, pem) <= 0) {
       X509_STORE_free(store);
       throw Error(std::string("CURL_CA_BUNDLE=") + bundle +
                   " holds no readable PEM certificate; point it at a CA bundle or unset it");
@@ -54,7 +78,7 @@ std::shared_ptr<const TrustStore> TrustStore::system() {
     throw Error("cannot load the system's CA certificates (install ca-certificates, or set "
                 "SSL_CERT_FILE)");
   }
-  return std::shared_ptr<const TrustStore>(new TrustStore(store));
+  return std::shared_ptr<const TrustStore>(new TrustStore(store, ""));
 }
 
 std::shared_ptr<const TrustStore> TrustStore::from_file(const std::string& path) {
@@ -62,13 +86,14 @@ std::shared_ptr<const TrustStore> TrustStore::from_file(const std::string& path)
   if (!store) {
     throw Error("cannot create a certificate store (out of memory)");
   }
-  const int count = add_pem_file(store, path);
+  std::string pem;
+  const int count = add_pem_file(store, path, pem);
   if (count <= 0) {
     const std::string why = count < 0 ? std::strerror(errno) : "no PEM certificate in it";
     X509_STORE_free(store);
     throw Error("CA file " + path + ": " + why);
   }
-  return std::shared_ptr<const TrustStore>(new TrustStore(store));
+  return std::shared_ptr<const TrustStore>(new TrustStore(store, std::move(pem)));
 }
 
 TrustStore::~TrustStore() {
@@ -84,7 +109,8 @@ std::optional<std::string> check_ca_file(const std::string& path) {
     return "is empty; give the path of a PEM file of CA certificates, or remove the field";
   }
   X509_STORE* store = X509_STORE_new();
-  const int count = add_pem_file(store, path);
+  std::string pem;
+  const int count = add_pem_file(store, path, pem);
   const int error = errno;
   X509_STORE_free(store);
   if (count < 0) {

@@ -23,10 +23,16 @@ public:
 
   // Make `ssl_ctx` (an OpenSSL SSL_CTX*) verify against this store.
   void install(void* ssl_ctx) const;
+  // Return the PEM text of a store read from a CA file; empty for the system's store. Transfers
+  // give it to libcurl as the CA blob, which libcurl compares before it reuses a connection: a
+  // connection verified against one upstream's CA file then never serves an upstream at the same
+  // address that trusts other certificates.
+  const std::string& pem() const { return m_pem; }
 
 private:
-  explicit TrustStore(void* store) : m_store(store) {}
+  TrustStore(void* store, std::string pem) : m_store(store), m_pem(std::move(pem)) {}
   void* m_store; // X509_STORE*
+  std::string m_pem;
 };
 
 // Return what is wrong with `path` as a CA file (unreadable, no PEM certificate in it), or

@@ -191,6 +191,14 @@ void UpstreamTransfer::start(Request request, Clock::time_point deadline) {
   if (m_request.trust) {
     curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, &install_trust);
     curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, m_request.trust);
+    if (const std::string& pem = m_request.trust->pem(); !pem.empty()) {
+      // libcurl does not compare the SSL_CTX function's data before it reuses a connection, but
+      // it compares the CA blob: without it, a connection verified with another upstream's CA
+      // (same host and port) would be reused unchecked. The blob points into the store, which
+      // outlives the transfer as the SSL_CTX data does.
+      curl_blob blob{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_NOCOPY};
+      curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob);
+    }
   }
   const long verify = m_request.tls_verify ? 1L : 0L;
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, verify);
