@@ -107,8 +107,11 @@ TEST_CASE("doctor: without headers it names each client the proxy refused, and t
   CHECK(claude["user_agent"] == "claude-cli/2.1.332 (external, cli)");
   CHECK(claude["requests"] == 2);
   CHECK(claude["key"]["last4"] == "3210");
-  CHECK(claude["summary"] == "Claude Code 2.1.332 at 127.0.0.1 sent Authorization (a key …3210 "
-                             "that is not the proxy key); its x-api-key was ignored");
+  CHECK(claude["summary"] ==
+        "Claude Code 2.1.332 at 127.0.0.1 sent Authorization (a key …3210 that is not the proxy "
+        "key); its x-api-key was ignored. Claude Code sends Authorization from "
+        "ANTHROPIC_AUTH_TOKEN or an apiKeyHelper (in its environment or ~/.claude/settings.json). "
+        "'agproxy client setup claude-code' points it at the proxy with the proxy key alone");
   CHECK(claude["verdict"] == "headers.conflict");
   CHECK(claude["reasons"] == json::array({"invalid_api_key"}));
   CHECK(claude["seconds_ago"].is_number());
@@ -120,6 +123,7 @@ TEST_CASE("doctor: without headers it names each client the proxy refused, and t
   CHECK(codex["client"] == "Codex CLI 0.171.0");
   CHECK(codex["verdict"] == "headers.malformed");
   CHECK(contains(codex["summary"], "sent a malformed Authorization: 'Bearer' is glued to the key"));
+  CHECK(contains(codex["summary"], "'agproxy client setup codex'"));
   CHECK(codex["reasons"] == json::array({"malformed_authorization"}));
 
   const json& gemini = run.client(2);
@@ -131,7 +135,7 @@ TEST_CASE("doctor: without headers it names each client the proxy refused, and t
 
   const json& curl = run.client(3);
   CHECK(curl["client"] == "curl 8.5.0");
-  CHECK(curl["summary"] == "curl 8.5.0 at 127.0.0.1 sent no key");
+  CHECK(curl["summary"] == "curl 8.5.0 at 127.0.0.1 sent no key"); // (no agent to set up)
   CHECK(curl["verdict"] == "auth.effective_mode");
   CHECK(curl["routes"] == json::array({"GET /v1/models"}));
   CHECK(curl["key"].is_null());
@@ -156,9 +160,9 @@ TEST_CASE("doctor: without headers it names each client the proxy refused, and t
                  {{"Authorization", std::string("Bearer ") + k_third}, {"x-api-key", k_key}});
   const Run again = doctor(server.args());
   REQUIRE(again.report["clients"].size() == 5);
-  CHECK(again.client(0)["summary"] ==
-        "Claude Code 2.1.332 at 127.0.0.1 sent Authorization (a key …1111 that is not the proxy "
-        "key); its x-api-key, which carries the proxy key, was ignored");
+  CHECK(contains(again.client(0)["summary"],
+                 "Claude Code 2.1.332 at 127.0.0.1 sent Authorization (a key …1111 that is not the "
+                 "proxy key); its x-api-key, which carries the proxy key, was ignored. "));
   CHECK(contains(again.summary("headers.conflict"), "your correct x-api-key is never consulted"));
 
   // A window with none of them: said so, and nothing fails.

@@ -76,6 +76,15 @@ TEST_CASE("KeyPrint: compares keys by their print") {
   CHECK_FALSE(recorded.carries(k_other));
 }
 
+TEST_CASE("setup_agent: the coding agents agproxy client setup wires, by client name") {
+  using doctor::setup_agent;
+  CHECK(setup_agent("Claude Code 2.1.332") == "claude-code");
+  CHECK(setup_agent("Codex CLI 0.171.0") == "codex");
+  CHECK(setup_agent("Gemini CLI 0.61.0") == "gemini-cli");
+  CHECK_FALSE(setup_agent("Codex in VS Code 1.0"));
+  CHECK_FALSE(setup_agent("curl 8.5.0"));
+}
+
 TEST_CASE("client_name: the program behind a User-Agent") {
   using doctor::client_name;
   CHECK(client_name("claude-cli/2.1.332 (external, cli)") == "Claude Code 2.1.332");

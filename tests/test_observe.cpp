@@ -391,3 +391,31 @@ TEST_CASE("observe: what a provider's 429 says decides the key's rest, and is re
   CHECK(four->get_header_value("Retry-After") == "7");
   CHECK(json::parse(four->body)["error"]["status"] == "RESOURCE_EXHAUSTED");
 }
+
+TEST_CASE("observe: config reloads are counted by result and the last one is in the status") {
+  Observed proxy(json::object());
+  CHECK(proxy.status()["config"]["last_reload"].is_null());
+  // A new key saved to the file: the next request is checked against it.
+  const std::string other = std::string("Bearer ") + k_other;
+  write_text(proxy.dir.file("c.json"),
+             json{{"proxy", {{"auth_mode", "strict"}, {"api_key", k_other}}}}.dump());
+  REQUIRE(proxy.server->wait_for_log("config reloaded"));
+  auto status = proxy.client().Get("/agproxy/status", {{"Authorization", other}});
+  REQUIRE(status);
+  REQUIRE(status->status == 200);
+  json reload = json::parse(status->body)["config"]["last_reload"];
+  CHECK(reload["result"] == "ok");
+  CHECK(reload["error"].is_null());
+  // A file that no longer parses is refused, and said so.
+  write_text(proxy.dir.file("c.json"), "{\"proxy\": {\"port\": ");
+  REQUIRE(proxy.server->wait_for_log("config reload refused"));
+  status = proxy.client().Get("/agproxy/status", {{"Authorization", other}});
+  REQUIRE(status);
+  reload = json::parse(status->body)["config"]["last_reload"];
+  CHECK(reload["result"] == "error");
+  CHECK_FALSE(reload["error"].get<std::string>().empty());
+  auto metrics = proxy.client().Get("/metrics", {{"Authorization", other}});
+  REQUIRE(metrics);
+  CHECK(contains(metrics->body, "agproxy_config_reloads_total{result=\"ok\"} 1\n"));
+  CHECK(contains(metrics->body, "agproxy_config_reloads_total{result=\"error\"} 1\n"));
+}

@@ -52,6 +52,19 @@ std::string printable(std::string_view text, size_t limit) {
   return out;
 }
 
+std::optional<std::string_view> setup_agent(std::string_view name) {
+  if (name.starts_with("Claude Code")) {
+    return "claude-code";
+  }
+  if (name.starts_with("Codex CLI")) {
+    return "codex";
+  }
+  if (name.starts_with("Gemini CLI")) {
+    return "gemini-cli";
+  }
+  return std::nullopt;
+}
+
 std::string client_name(std::optional<std::string_view> user_agent) {
   if (!user_agent || user_agent->empty()) {
     return "a client without a User-Agent";

@@ -15,6 +15,10 @@ namespace agproxy::diag::doctor {
 // none.
 std::string client_name(std::optional<std::string_view> user_agent);
 
+// Return the coding agent `agproxy client setup` wires ("claude-code", "codex", "gemini-cli") that
+// `name` (as client_name() says it) is, or nothing.
+std::optional<std::string_view> setup_agent(std::string_view name);
+
 // Return `text` fit to print on one line: control characters as '?', cut at `limit` bytes (on a
 // character's boundary) with "…" when longer.
 std::string printable(std::string_view text, size_t limit);

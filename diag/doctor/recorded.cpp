@@ -296,6 +296,16 @@ std::string story_of(const RecordedClient& client, const std::optional<std::stri
   if (std::find(client.reasons.begin(), client.reasons.end(), "proxy_api_key_empty") !=
       client.reasons.end()) {
     story += "; the proxy's api_key was empty, so it refused every key";
+    return story;
+  }
+  // Where a coding agent's key comes from, and the one command that wires it to the proxy.
+  if (const auto agent = setup_agent(client.name); agent && right != true) {
+    if (*agent == "claude-code" && read->header == KeyHeader::authorization) {
+      story += ". Claude Code sends Authorization from ANTHROPIC_AUTH_TOKEN or an apiKeyHelper "
+               "(in its environment or ~/.claude/settings.json)";
+    }
+    story += ". 'agproxy client setup " + std::string(*agent) +
+             "' points it at the proxy with the proxy key alone";
   }
   return story;
 }
