@@ -112,25 +112,26 @@ struct Proxy {
     out.insert(out.end(), extra.begin(), extra.end());
     return out;
   }
-  // POST a chat request for `model` as the client "test-agent/1.0"; return the status.
+  // POST a chat request for `model` as the OpenAI Python SDK; return the status.
   int chat(const std::string& model = "gpt-4o") const {
     httplib::Client client("127.0.0.1", server->port());
     client.set_read_timeout(10, 0);
     auto result = client.Post(
         "/v1/chat/completions",
-        {{"Authorization", std::string("Bearer ") + k_key}, {"User-Agent", "test-agent/1.0"}},
+        {{"Authorization", std::string("Bearer ") + k_key}, {"User-Agent", "OpenAI/Python 1.99.1"}},
         json{{"model", model}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}.dump(),
         "application/json");
     return result ? result->status : 0;
   }
 };
 
-// Send `count` requests with a wrong key to `port` from the address `from`, as "bad-client/1.0".
+// Send `count` requests with a wrong key to `port` from the address `from`, as Claude Code.
 void deny(int port, const char* from, int count) {
-  const std::string request = "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: "
-                              "Bearer " +
-                              std::string(k_other) +
-                              "\r\nUser-Agent: bad-client/1.0\r\nConnection: close\r\n\r\n";
+  const std::string request =
+      "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: "
+      "Bearer " +
+      std::string(k_other) +
+      "\r\nUser-Agent: claude-cli/2.1.332 (external, cli)\r\nConnection: close\r\n\r\n";
   for (int i = 0; i < count; ++i) {
     REQUIRE(contains(raw_exchange(port, request, 3s, from), "HTTP/1.1 4"));
   }
@@ -210,7 +211,7 @@ TEST_CASE("doctor 429: the brute-force guard blocks another client") {
   CHECK(out.exit_code == 1);
   CHECK(out.verdict() == "throttle.guard");
   CHECK(contains(out.summary("throttle.guard"),
-                 "agproxy's brute-force guard blocks 127.0.0.2 (User-Agent 'bad-client/1.0'): 2 "
+                 "agproxy's brute-force guard blocks Claude Code 2.1.332 at 127.0.0.2: 2 "
                  "failed keys; the block lifts at "));
   CHECK(contains(out.summary("throttle.guard"), " s)"));
   CHECK(contains(out.detail("throttle.guard"), "a key …3210 sha256:"));
@@ -290,7 +291,7 @@ TEST_CASE("doctor 429: rate-limited keys all resting, and a client retrying befo
   CHECK(contains(out.summary("upstream.quota"), "the provider limits upstream 'rl': key …1b3d met "
                                                 "a rate limit (Anthropic rate_limit_error)"));
   CHECK(out.status("client.retry") == "fail");
-  CHECK(contains(out.summary("client.retry"), "127.0.0.1 (User-Agent 'test-agent/1.0') retried "));
+  CHECK(contains(out.summary("client.retry"), "OpenAI Python SDK 1.99.1 at 127.0.0.1 retried "));
   CHECK(contains(out.summary("client.retry"),
                  " after a 429 that said Retry-After 2 s (POST /v1/chat/completions, gpt-4o)"));
   CHECK(contains(out.detail("client.retry"), "answered 429 again"));
@@ -334,8 +335,8 @@ TEST_CASE("doctor 429: a provider's 429 passed on to the client") {
       contains(out.summary("upstream.quota"),
                "the provider rate-limits upstream 'many' and its 429 reached the client: keys "
                "…1a2b, …3c4d, …5e6f all answered 429 (a rate limit: Anthropic rate_limit_error)"));
-  CHECK(contains(out.detail("upstream.quota"), "agproxy tried 3 keys for the request of 127.0.0.1 "
-                                               "(User-Agent 'test-agent/1.0')"));
+  CHECK(contains(out.detail("upstream.quota"),
+                 "agproxy tried 3 keys for the request of OpenAI Python SDK 1.99.1 at 127.0.0.1"));
   CHECK(contains(out.detail("upstream.quota"), "Retry-After 2 s"));
   CHECK(contains(out.fix("upstream.quota"), "add keys from other projects or accounts to the "
                                             "api_keys of 'many'"));
@@ -503,7 +504,9 @@ TEST_CASE("doctor 429 units: durations, server times, and events grouped into re
   CHECK(one[0].own == &single[1]);
   CHECK_FALSE(one[0].passed_on);
 
-  CHECK(client_label("10.0.0.5", "") == "10.0.0.5 (no User-Agent)");
+  CHECK(client_label("10.0.0.5", "") == "a client without a User-Agent at 10.0.0.5");
+  CHECK(client_label("127.0.0.1", "claude-cli/2.1.332 (external, cli)") ==
+        "Claude Code 2.1.332 at 127.0.0.1");
   CHECK(time_and_distance(t0 + 42s, t0).ends_with(" (in 42 s)"));
   CHECK(time_and_distance(t0, t0 + 3h).ends_with(" (3 h ago)"));
 }
@@ -563,7 +566,7 @@ TEST_CASE("doctor 429: the provider's limit by kind: daily quota, per-minute, ca
     CHECK(contains(out.summary("upstream.quota"),
                    "the provider has no capacity for gemini-2.5-pro right now (upstream 'gem', "
                    "key …0d0d: Gemini MODEL_CAPACITY_EXHAUSTED"));
-    CHECK(contains(out.fix("upstream.quota"), "retry later"));
+    CHECK(contains(out.fix("upstream.quota"), "retry after "));
     CHECK(contains(out.fix("upstream.quota"), "or ask for another model"));
   }
   SUBCASE("Anthropic overloaded (529), passed on") {

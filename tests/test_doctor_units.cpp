@@ -185,11 +185,16 @@ TEST_CASE("parse_denials: grouped by address, User-Agent and key, most recent fi
 
   CHECK(doctor::story_of(first, std::string(k_key)) ==
         "Claude Code 2.1.332 at 127.0.0.1 sent Authorization (a key …3210 that is not the proxy "
-        "key); its x-api-key, which carries the proxy key, was ignored");
+        "key); its x-api-key, which carries the proxy key, was ignored. Claude Code sends "
+        "Authorization from ANTHROPIC_AUTH_TOKEN or an apiKeyHelper (in its environment or "
+        "~/.claude/settings.json). 'agproxy client setup claude-code' points it at the proxy with "
+        "the proxy key alone");
   // Without the proxy key the server's judgement of the header read stands.
   CHECK(doctor::story_of(first, std::nullopt) ==
         "Claude Code 2.1.332 at 127.0.0.1 sent Authorization (a key …3210 that is not the proxy "
-        "key); its x-api-key was ignored");
+        "key); its x-api-key was ignored. Claude Code sends Authorization from "
+        "ANTHROPIC_AUTH_TOKEN or an apiKeyHelper (in its environment or ~/.claude/settings.json). "
+        "'agproxy client setup claude-code' points it at the proxy with the proxy key alone");
   CHECK(doctor::story_of((*clients)[1], std::string(k_key)) ==
         "curl 8.5.0 at 127.0.0.1 sent no key");
 

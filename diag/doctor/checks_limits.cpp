@@ -396,7 +396,7 @@ CheckResult check_upstream_quota(Context& context, CheckResult check) {
                     (again.empty() ? "" : "; agproxy tries again at " + again);
     check.detail = "Model capacity is the provider's, not your keys': other keys meet the same, "
                    "and agproxy rests the key meanwhile, so the 429s clients get may be its own.";
-    check.fix = "retry later" + (again.empty() ? "" : " (after " + again + ")") +
+    check.fix = (again.empty() ? "retry later" : "retry after " + again) +
                 ", or ask for another model (map it to another upstream: see upstream.route)";
     return check;
   }
@@ -429,7 +429,7 @@ CheckResult check_upstream_quota(Context& context, CheckResult check) {
                       " reached the client (upstream '" + last.upstream + "', " +
                       key_phrase(passed->attempts) + (said.empty() ? "" : ": " + said) + ")";
       check.detail = "Model capacity is the provider's, not your keys': other keys meet the same.";
-      check.fix = "retry later" + (resets.empty() ? "" : " (after " + resets + ")") +
+      check.fix = (resets.empty() ? "retry later" : "retry after " + resets) +
                   ", or ask for another model (map it to another upstream: see upstream.route)";
       return check;
     }

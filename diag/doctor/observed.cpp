@@ -1,5 +1,6 @@
 #include "diag/doctor/observed.hpp"
 
+#include "diag/doctor/clients.hpp"
 #include "diag/http_probe.hpp"
 #include "server/upstream/key_pool.hpp"
 
@@ -119,8 +120,9 @@ std::string time_and_distance(SystemTime time, SystemTime now) {
 }
 
 std::string client_label(const std::string& address, const std::string& user_agent) {
-  return (address.empty() ? std::string("a client") : address) +
-         (user_agent.empty() ? " (no User-Agent)" : " (User-Agent '" + user_agent + "')");
+  return client_name(user_agent.empty() ? std::nullopt
+                                        : std::optional<std::string_view>(user_agent)) +
+         " at " + (address.empty() ? std::string("an unknown address") : address);
 }
 
 size_t UpstreamSeen::count(std::string_view state) const {

@@ -26,8 +26,8 @@ std::string time_and_distance(SystemTime time, SystemTime now);
 // Return "N s", "N min", "N h" for a span of `seconds` (rounded down past a minute).
 std::string span(long long seconds);
 
-// Return how the doctor names a client: its address and User-Agent, e.g. "127.0.0.1
-// (User-Agent 'claude-cli/2.1.332 (external, cli)')".
+// Return how the doctor names a client: by its User-Agent (client_name) and address, e.g.
+// "Claude Code 2.1.332 at 127.0.0.1".
 std::string client_label(const std::string& address, const std::string& user_agent);
 
 // A client address the brute-force guard counts failures for.
