@@ -477,6 +477,7 @@ bool Gateway::admit(Exchange& exchange) {
     response.set_header("x-agproxy-reason", "too_many_auth_failures");
     m_metrics.count_throttled();
     Event event = event_for(EventKind::throttled, request);
+    event.request = next_request_id();
     event.reason = "too_many_auth_failures";
     event.status = 429;
     event.retry_after = wait->count();
@@ -492,6 +493,7 @@ bool Gateway::admit(Exchange& exchange) {
     // The one deny path: status, challenge, reason header, protocol-shaped body, counter, log.
     m_metrics.count_denial(decision.reason, decision.header_read);
     Event event = event_for(EventKind::denied, request);
+    event.request = next_request_id();
     event.reason = std::string(to_string(decision.reason));
     event.status = 401;
     describe_key_headers(event, request, config->policy);

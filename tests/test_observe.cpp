@@ -390,6 +390,15 @@ TEST_CASE("observe: what a provider's 429 says decides the key's rest, and is re
   CHECK(four->status == 429);
   CHECK(four->get_header_value("Retry-After") == "7");
   CHECK(json::parse(four->body)["error"]["status"] == "RESOURCE_EXHAUSTED");
+  // The three tries are one request's; the last one's answer is the one the client got.
+  const json tries = proxy.events("?kind=rate_limited&limit=3")["events"];
+  REQUIRE(tries.size() == 3);
+  CHECK(tries[0]["request"] == tries[1]["request"]);
+  CHECK(tries[1]["request"] == tries[2]["request"]);
+  CHECK(tries[0]["passed_on"] == true);
+  CHECK(tries[1]["passed_on"] == false);
+  CHECK(tries[2]["passed_on"] == false);
+  CHECK(tries[0]["request"] != events[0]["request"]);
 }
 
 TEST_CASE("observe: config reloads are counted by result and the last one is in the status") {

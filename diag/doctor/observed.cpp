@@ -253,6 +253,8 @@ std::optional<std::vector<EventSeen>> parse_events(std::string_view body, System
                              number_of<long long>(limit, "reset_s")};
     }
     seen.failures = number_of<int>(event, "failures");
+    seen.request = number_of<uint64_t>(event, "request").value_or(0);
+    seen.passed_on = event.value("passed_on", false) == true;
     events.push_back(std::move(seen));
   }
   // The server lists the newest first (events of one millisecond too).
@@ -262,8 +264,47 @@ std::optional<std::vector<EventSeen>> parse_events(std::string_view body, System
   return events;
 }
 
+namespace {
+
+// Group events that name their request (agproxy from 0.1 with request ids): exactly.
+std::vector<RequestSeen> group_by_id(const std::vector<EventSeen>& events) {
+  std::vector<RequestSeen> requests;
+  std::map<uint64_t, size_t> index;
+  for (const EventSeen& event : events) {
+    const auto [it, fresh] = index.try_emplace(event.request, requests.size());
+    if (fresh) {
+      requests.push_back(started_by(event));
+    }
+    RequestSeen& request = requests[it->second];
+    request.end = event.time;
+    if (event.kind == "denied" || event.kind == "throttled" || !event.is_attempt()) {
+      request.own = &event; // agproxy's own answer: a denial, the guard, every key resting
+      request.answered = event.status;
+      request.retry_after = event.retry_after;
+      continue;
+    }
+    request.attempts.push_back(&event);
+    if (event.passed_on) {
+      request.passed_on = true;
+      request.answered = event.status;
+      request.retry_after = event.retry_after;
+    } else if (event.reason == "upstream_timeout" || event.reason == "upstream_tls_error") {
+      request.answered = event.reason == "upstream_timeout" ? 504 : 502;
+    }
+  }
+  return requests;
+}
+
+} // namespace
+
 std::vector<RequestSeen> group_requests(const std::vector<EventSeen>& events,
                                         const StatusSeen* status) {
+  if (!events.empty() && std::all_of(events.begin(), events.end(),
+                                     [](const EventSeen& event) { return event.request != 0; })) {
+    return group_by_id(events);
+  }
+  // An older server: the tries of one request are told apart by who sent it, where, when, and
+  // how many keys its upstream has.
   const auto tries_of = [&](const std::string& upstream) -> size_t {
     const UpstreamSeen* seen = status ? status->upstream(upstream) : nullptr;
     const size_t keys = seen ? seen->keys.size() : k_max_key_attempts;

@@ -100,6 +100,10 @@ struct EventSeen {
   bool from_provider = false;
   std::optional<LimitInfo> limit;
   std::optional<int> failures;
+  // The client request it is about (0: a server that does not say), and whether the answer it
+  // records is the one the client got.
+  uint64_t request = 0;
+  bool passed_on = false;
 
   // Return whether it records one attempt of a forwarded request (one provider key tried).
   bool is_attempt() const;

@@ -4,6 +4,7 @@
 #include "server/text.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <httplib.h>
 
@@ -62,6 +63,11 @@ std::optional<EventKind> parse_event_kind(std::string_view name) {
     }
   }
   return std::nullopt;
+}
+
+uint64_t next_request_id() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 KeyPrint key_print(std::string_view key) {
@@ -130,6 +136,7 @@ nlohmann::json to_json(const Event& event) {
   }
   const HeaderSeen* read = event.key_header ? &event.headers.front() : nullptr;
   return {{"time", format_utc(event.time)},
+          {"request", event.request},
           {"kind", to_string(event.kind)},
           {"method", event.method},
           {"path", event.path},
@@ -149,7 +156,8 @@ nlohmann::json to_json(const Event& event) {
           {"retry_after", or_null(event.retry_after)},
           {"origin", event.from_provider ? "provider" : "agproxy"},
           {"limit", std::move(limit)},
-          {"failures", or_null(event.failures)}};
+          {"failures", or_null(event.failures)},
+          {"passed_on", event.passed_on}};
 }
 
 std::optional<EventQuery> parse_event_query(const httplib::Request& request, std::string& error) {

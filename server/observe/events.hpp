@@ -54,6 +54,8 @@ struct LimitSeen {
 
 struct Event {
   std::chrono::system_clock::time_point time;
+  // The client request it is about: the tries of one forwarded request share it.
+  uint64_t request = 0;
   EventKind kind = EventKind::denied;
   std::string method, path, client, user_agent, model;
   std::optional<KeyHeader> key_header;   // the header the key was read from
@@ -66,7 +68,12 @@ struct Event {
   bool from_provider = false;
   std::optional<LimitSeen> limit;
   std::optional<int> failures; // throttled: failures counted for the address
+  // A provider's answer to this try was the one the client got (not retried with another key).
+  bool passed_on = false;
 };
+
+// Return a new request id for events (unique in this process, from 1).
+uint64_t next_request_id();
 
 // Return a new event of `kind` about `request`: time, method, path (never the query), client
 // address, User-Agent, all made printable and bounded.

@@ -102,6 +102,7 @@ public:
       m_logger.info("client left; provider stream cancelled", {{"upstream", m_upstream.name}});
     }
     stream_ended();
+    flush_attempt(false);
   }
 
   // Start the first attempt (which may answer at once: every key resting).
@@ -128,6 +129,7 @@ private:
   // Return an event of `kind` about this request and its upstream.
   Event event(EventKind kind, std::string reason, int status) const {
     Event event = event_for(kind, m_request);
+    event.request = m_request_id;
     event.model = m_model ? printable(*m_model, 128) : "";
     event.upstream = m_upstream.name;
     event.reason = std::move(reason);
@@ -135,9 +137,11 @@ private:
     return event;
   }
 
-  // Remember a provider's answer to the current attempt that was not passed on, or no answer.
+  // Remember a provider's answer to the current attempt (or that none came). It is recorded once
+  // its fate is known: tried again with another key, or passed on to the client.
   void record_attempt(EventKind kind, std::string reason, int status,
                       std::optional<ProviderLimit> limit = std::nullopt) {
+    flush_attempt(false);
     Event seen = event(kind, std::move(reason), status);
     seen.from_provider = status != 0;
     seen.provider_key_last4 = m_key.size() >= 8 ? m_key.substr(m_key.size() - 4) : "";
@@ -152,7 +156,16 @@ private:
       seen.limit = LimitSeen{std::string(to_string(limit->scope)), limit->detail,
                              seconds(limit->retry_after)};
     }
-    m_observers.events.record(std::move(seen));
+    m_pending = std::move(seen);
+  }
+
+  // Record the last attempt's event, saying whether its answer was the client's (`passed_on`).
+  void flush_attempt(bool passed_on) {
+    if (m_pending) {
+      m_pending->passed_on = passed_on;
+      m_observers.events.record(std::move(*m_pending));
+      m_pending.reset();
+    }
   }
 
   // Count the tokens a provider's answer reports.
@@ -220,6 +233,7 @@ private:
         m_key = m_keys.key(*index);
         request.headers.push_back(credential_header(m_upstream.protocol, m_key));
       }
+      flush_attempt(false); // the last attempt's answer goes no further
       m_current = std::make_unique<UpstreamTransfer>(m_loop, m_owner);
       m_attempt_start = now;
       m_deadline = now + m_config->request_timeout;
@@ -344,6 +358,10 @@ private:
            {"status", std::to_string(status), true},
            {"rest_s", std::to_string(std::chrono::seconds(k_refused_key_rest).count()), true}});
     } else if (status < 500) {
+      if (status == 429) { // (an upstream without keys: nothing to rest, passed on as it came)
+        record_attempt(EventKind::rate_limited, "provider_rate_limited", status, limit);
+        flush_attempt(true);
+      }
       relay(std::move(m_current), m_key, limit);
       return;
     } else {
@@ -367,6 +385,7 @@ private:
   // on every key are ours.
   void after_attempts() {
     if (m_last && m_last->status() != 429) {
+      flush_attempt(true);
       m_body = std::move(m_last_body);
       relay(std::move(m_last), m_last_key, m_last_limit);
       return;
@@ -379,6 +398,7 @@ private:
       m_logger.warn(
           "every key of the upstream is resting",
           {{"upstream", m_upstream.name}, {"retry_after_s", std::to_string(seconds), true}});
+      flush_attempt(false);
       Event resting = event(EventKind::rate_limited, "all_keys_resting", 429);
       resting.retry_after = seconds;
       m_observers.events.record(std::move(resting));
@@ -392,6 +412,7 @@ private:
       return;
     }
     if (m_last) {
+      flush_attempt(true);
       m_body = std::move(m_last_body);
       relay(std::move(m_last), m_last_key, m_last_limit); // as the provider said
       return;
@@ -621,6 +642,8 @@ private:
   std::optional<ProviderLimit> m_last_limit;
   Clock::time_point m_attempt_start{}, m_deadline{};
   bool m_stream_open = false;
+  const uint64_t m_request_id = next_request_id();
+  std::optional<Event> m_pending; // the last attempt's event, until its fate is known
   std::string m_content_type;
   bool m_event_stream = false;
   size_t m_limit = 0;
