@@ -500,7 +500,9 @@ bool Gateway::admit(Exchange& exchange) {
     m_events.record(std::move(event));
     if (decision.reason == DenyReason::proxy_api_key_empty) {
       m_logger.error(k_empty_key_log); // the proxy's fault, not the client's: not counted
-    } else {
+    } else if (decision.reason != DenyReason::missing_api_key) {
+      // Only a key that was tried counts: a request without one guesses nothing (and the
+      // doctor's keyless /healthz probe must not move the guard).
       m_throttle.record_failure(request.remote_addr, config->auth_throttle, now);
     }
     send_error(response, protocol, ErrorKind::unauthenticated, to_string(decision.reason),

@@ -428,3 +428,36 @@ TEST_CASE("observe: config reloads are counted by result and the last one is in 
   CHECK(contains(metrics->body, "agproxy_config_reloads_total{result=\"ok\"} 1\n"));
   CHECK(contains(metrics->body, "agproxy_config_reloads_total{result=\"error\"} 1\n"));
 }
+
+TEST_CASE("observe: the guard counts keys tried, not requests without a key") {
+  Observed proxy(json{{"auth_throttle", {{"max_failures", 2}, {"include_loopback", true}}}});
+  auto c = proxy.client();
+  for (int i = 0; i < 3; ++i) { // no key: nothing guessed, so never the guard's 429
+    auto keyless = c.Get("/healthz");
+    REQUIRE(keyless);
+    CHECK(keyless->status == 401);
+  }
+  CHECK(proxy.status()["guard"]["clients"].empty());
+  // Wrong keys from 127.0.0.2: two count, the third meets the guard (this address is not blocked).
+  const std::string wrong =
+      "GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: " + std::string(k_other) +
+      "\r\nConnection: close\r\n\r\n";
+  for (int i = 0; i < 2; ++i) {
+    CHECK(contains(raw_exchange(proxy.server->port(), wrong, std::chrono::seconds(3), "127.0.0.2"),
+                   "HTTP/1.1 401"));
+  }
+  const std::string blocked =
+      raw_exchange(proxy.server->port(), wrong, std::chrono::seconds(3), "127.0.0.2");
+  CHECK(contains(blocked, "HTTP/1.1 429"));
+  CHECK(contains(blocked, "x-agproxy-reason: too_many_auth_failures"));
+  const json clients = proxy.status()["guard"]["clients"];
+  REQUIRE(clients.size() == 1);
+  CHECK(clients[0]["client"] == "127.0.0.2");
+  CHECK(clients[0]["blocked"] == true);
+  CHECK(clients[0]["failures"] == 2);
+  const json throttled = proxy.events("?kind=throttled")["events"];
+  REQUIRE(throttled.size() == 1);
+  CHECK(throttled[0]["client"] == "127.0.0.2");
+  CHECK(throttled[0]["retry_after"].get<int>() >= 1);
+  CHECK(throttled[0]["failures"] == 2);
+}
