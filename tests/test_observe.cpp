@@ -3,6 +3,7 @@
 #include "server/gateway.hpp"
 #include "server/observe/events.hpp"
 #include "server/observe/status.hpp"
+#include "server/protocols/family.hpp"
 #include "tests/fake_provider.hpp"
 #include "tests/support.hpp"
 
@@ -460,4 +461,79 @@ TEST_CASE("observe: the guard counts keys tried, not requests without a key") {
   CHECK(throttled[0]["client"] == "127.0.0.2");
   CHECK(throttled[0]["retry_after"].get<int>() >= 1);
   CHECK(throttled[0]["failures"] == 2);
+}
+
+TEST_CASE("observe: a stream passed through untranslated counts the tokens its events report") {
+  FakeProvider provider;
+  json anthropic = upstream("claude", provider.url(), {k_provider_canary});
+  anthropic["protocol"] = "anthropic";
+  json gemini = upstream("gem", provider.url(), {k_provider_canary});
+  gemini["protocol"] = "gemini";
+  Observed proxy(json{{"upstreams", json::array({anthropic, gemini})}});
+  auto c = proxy.client();
+  auto streamed = c.Post(
+      "/v1/messages", Observed::auth(),
+      R"({"model":"scripted-s","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"count me"}]})",
+      "application/json");
+  REQUIRE(streamed);
+  CHECK(streamed->status == 200);
+  CHECK(contains(streamed->body, "message_delta"));
+  auto gemini_stream =
+      c.Post("/v1beta/models/scripted-g:streamGenerateContent?alt=sse", Observed::auth(),
+             R"({"contents":[{"role":"user","parts":[{"text":"count me"}]}]})", "application/json");
+  REQUIRE(gemini_stream);
+  CHECK(gemini_stream->status == 200);
+  auto metrics = proxy.get("/metrics");
+  REQUIRE(metrics);
+  for (const char* name : {"claude", "gem"}) {
+    for (const char* kind : {"input", "output"}) {
+      CAPTURE(name);
+      CAPTURE(kind);
+      const std::string sample = "agproxy_tokens_total{upstream=\"" + std::string(name) +
+                                 "\",kind=\"" + std::string(kind) + "\"} ";
+      REQUIRE(contains(metrics->body, sample));
+      CHECK(std::stoll(metrics->body.substr(metrics->body.find(sample) + sample.size())) > 0);
+    }
+  }
+}
+
+TEST_CASE("observe: each family's stream events report their tokens where the family puts them") {
+  using agproxy::family_of;
+  using agproxy::Protocol;
+  auto usage = [](Protocol protocol, const char* event) {
+    return family_of(protocol).read_event_usage(json::parse(event));
+  };
+  auto chat =
+      usage(Protocol::openai, R"({"choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7,)"
+                              R"("prompt_tokens_details":{"cached_tokens":4},)"
+                              R"("completion_tokens_details":{"reasoning_tokens":3}}})");
+  REQUIRE(chat);
+  CHECK(chat->input == 11);
+  CHECK(chat->output == 7);
+  CHECK(chat->cached == 4);
+  CHECK(chat->reasoning == 3);
+  CHECK_FALSE(usage(Protocol::openai, R"({"choices":[{"delta":{"content":"usage"}}]})"));
+  auto responses = usage(Protocol::openai_responses,
+                         R"({"type":"response.completed","response":{"usage":{"input_tokens":20,)"
+                         R"("output_tokens":9,"output_tokens_details":{"reasoning_tokens":5}}}})");
+  REQUIRE(responses);
+  CHECK(responses->input == 20);
+  CHECK(responses->reasoning == 5);
+  CHECK_FALSE(usage(Protocol::openai_responses, R"({"type":"response.output_text.delta"})"));
+  auto start =
+      usage(Protocol::anthropic, R"({"type":"message_start","message":{"usage":{"input_tokens":30,)"
+                                 R"("cache_read_input_tokens":10,"output_tokens":1}}})");
+  REQUIRE(start);
+  CHECK(start->input == 40); // cache reads counted in, as everywhere in agproxy
+  CHECK(start->cached == 10);
+  auto delta =
+      usage(Protocol::anthropic, R"({"type":"message_delta","usage":{"output_tokens":12}})");
+  REQUIRE(delta);
+  CHECK(delta->output == 12);
+  auto gemini = usage(Protocol::gemini, R"({"candidates":[],"usageMetadata":{"promptTokenCount":8,)"
+                                        R"("candidatesTokenCount":6,"thoughtsTokenCount":2}})");
+  REQUIRE(gemini);
+  CHECK(gemini->input == 8);
+  CHECK(gemini->output == 8); // thoughts are output
+  CHECK(gemini->reasoning == 2);
 }

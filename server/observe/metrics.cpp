@@ -307,8 +307,8 @@ std::string Metrics::render(const LiveState& live) const {
   }
   out.family(
       "agproxy_tokens_total", "counter",
-      "Tokens the providers counted, by upstream and kind (from the usage of whole answers and "
-      "of translated streams).");
+      "Tokens the providers counted, by upstream and kind (the usage their answers and streams "
+      "report).");
   static constexpr const char* k_kinds[] = {"input", "output", "cached", "reasoning"};
   for (const LiveState::Upstream& upstream : live.upstreams) {
     const std::string& name = upstream.name;

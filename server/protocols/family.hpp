@@ -8,6 +8,7 @@
 #include "server/protocols/protocol.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,6 +77,9 @@ public:
   // Return the message of this family's error body `body` (its "message" field, wherever the
   // family keeps it), or "" when it has none.
   virtual std::string read_error_message(const ir::json& body) const = 0;
+  // Return the tokens one event of this family's stream reports (its data as JSON), nothing when
+  // it reports none: how a stream passed through untranslated is counted.
+  virtual std::optional<ir::Usage> read_event_usage(const ir::json& event) const = 0;
 };
 
 // Return the reader and writer of `protocol`.

@@ -76,6 +76,50 @@ std::string join_url(std::string_view base, std::string_view path, std::string_v
   return url;
 }
 
+// Reads the tokens a stream passed through untranslated reports: its events are framed as they
+// pass, and only those that mention usage are parsed.
+class StreamUsage {
+public:
+  explicit StreamUsage(Protocol protocol) : m_family(family_of(protocol)) {}
+  void feed(std::string_view bytes) {
+    m_events.clear();
+    m_parser.feed(bytes, m_events);
+    take();
+  }
+  // Return the tokens of the whole stream, once it ended.
+  const ir::Usage& finish() {
+    m_events.clear();
+    m_parser.finish(m_events);
+    take();
+    return m_usage;
+  }
+
+private:
+  void take() {
+    for (const SseEvent& event : m_events) {
+      if (event.data.find("sage") == std::string::npos) { // usage, usageMetadata
+        continue;
+      }
+      const ir::json data = ir::json::parse(event.data, nullptr, false);
+      const std::optional<ir::Usage> seen =
+          data.is_object() ? m_family.read_event_usage(data) : std::nullopt;
+      if (!seen) {
+        continue;
+      }
+      // Later counts are the whole so far; a count an event leaves out stays as it was.
+      m_usage.input = seen->input != 0 ? seen->input : m_usage.input;
+      m_usage.output = seen->output != 0 ? seen->output : m_usage.output;
+      m_usage.cached = seen->cached != 0 ? seen->cached : m_usage.cached;
+      m_usage.reasoning = seen->reasoning != 0 ? seen->reasoning : m_usage.reasoning;
+    }
+  }
+
+  const Family& m_family;
+  SseParser m_parser;
+  std::vector<SseEvent> m_events;
+  ir::Usage m_usage;
+};
+
 // The provider's answer is passed on whole when it is small (or an error) and complete, streamed
 // as it arrives when it is an event stream, large or of unknown length; no more than this waits
 // unsent for a slow client before the provider is paused.
@@ -466,6 +510,9 @@ private:
     m_response.set_header("Content-Type",
                           m_content_type.empty() ? "application/octet-stream" : m_content_type);
     m_state = State::streaming;
+    if (m_event_stream && m_response.status < 300) {
+      m_stream_usage.emplace(m_protocol);
+    }
     stream_started();
     m_channel.begin_stream();
     on_streaming(m_last_data);
@@ -569,6 +616,8 @@ private:
       m_last_data = now;
       if (m_translation) {
         chunk = m_translation->feed(chunk);
+      } else if (m_stream_usage) {
+        m_stream_usage->feed(chunk);
       }
       if (!chunk.empty()) {
         m_last_write = now;
@@ -607,6 +656,9 @@ private:
   // family's in-stream error when the provider's stream `broken` off).
   void end_stream(bool broken) {
     stream_ended();
+    if (m_stream_usage) {
+      count_usage(m_stream_usage->finish());
+    }
     if (m_translation) {
       const std::string tail = m_translation->finish(broken);
       count_usage(m_translation->usage());
@@ -642,6 +694,7 @@ private:
   std::optional<ProviderLimit> m_last_limit;
   Clock::time_point m_attempt_start{}, m_deadline{};
   bool m_stream_open = false;
+  std::optional<StreamUsage> m_stream_usage; // a stream passed through: its tokens
   const uint64_t m_request_id = next_request_id();
   std::optional<Event> m_pending; // the last attempt's event, until its fate is known
   std::string m_content_type;

@@ -1324,6 +1324,16 @@ public:
     const json* error = member(body, "error");
     return error != nullptr ? text_of(*error, "message") : "";
   }
+
+  std::optional<ir::Usage> read_event_usage(const json& event) const override {
+    // message_start holds the input (message.usage); message_delta the output so far (usage).
+    const json* message = member(event, "message");
+    const json* usage = member(message != nullptr ? *message : event, "usage");
+    if (usage == nullptr || !usage->is_object()) {
+      return std::nullopt;
+    }
+    return read_usage(*usage);
+  }
 };
 
 } // namespace

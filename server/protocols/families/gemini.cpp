@@ -1452,6 +1452,15 @@ public:
     const json& error = body.is_array() && !body.empty() ? body[0] : body;
     return string_at(object_at(error, "error"), "message");
   }
+
+  std::optional<ir::Usage> read_event_usage(const json& event) const override {
+    // Every chunk may carry usageMetadata, each the whole so far.
+    if (!event.is_object() || !event.contains("usageMetadata") ||
+        !event["usageMetadata"].is_object()) {
+      return std::nullopt;
+    }
+    return usage_of(event["usageMetadata"]);
+  }
 };
 
 } // namespace

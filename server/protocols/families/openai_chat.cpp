@@ -1129,6 +1129,15 @@ public:
   }
 
   std::string read_error_message(const json& body) const override { return error_text(body); }
+
+  std::optional<ir::Usage> read_event_usage(const json& event) const override {
+    // The last chunk, with stream_options.include_usage.
+    const json* usage = member(event, "usage");
+    if (usage == nullptr || !usage->is_object()) {
+      return std::nullopt;
+    }
+    return read_usage(*usage);
+  }
 };
 
 } // namespace

@@ -1624,6 +1624,15 @@ public:
     }
     return error == nullptr ? "" : string_or_empty(*error, "message");
   }
+
+  std::optional<ir::Usage> read_event_usage(const json& event) const override {
+    // response.completed (and .incomplete) carries the response with its usage.
+    const json* response = member(event, "response");
+    if (response == nullptr || !response->is_object() || member(*response, "usage") == nullptr) {
+      return std::nullopt;
+    }
+    return read_usage(*response);
+  }
 };
 
 } // namespace
