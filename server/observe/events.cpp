@@ -14,7 +14,6 @@ namespace {
 
 constexpr size_t k_max_path = 256;
 constexpr size_t k_max_user_agent = 200;
-constexpr size_t k_max_model = 128;
 
 nlohmann::json or_null(const std::string& text) {
   return text.empty() ? nlohmann::json() : nlohmann::json(text);
