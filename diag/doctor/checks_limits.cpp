@@ -10,6 +10,20 @@ namespace agproxy::diag::doctor {
 
 namespace {
 
+// Return what the server saw, or nothing with `check` left skipped and the reason in its summary.
+const ServerView* server_view(Context& context, CheckResult& check) {
+  if (!context.reachable()) {
+    check.summary = "skipped: no HTTP answer at the target";
+    return nullptr;
+  }
+  const ServerView& view = context.observe(check.trace);
+  if (!view.read()) {
+    check.summary = "skipped: " + view.unavailable;
+    return nullptr;
+  }
+  return &view;
+}
+
 using nlohmann::json;
 
 // Return the family's routes in words, e.g. "the OpenAI routes".
@@ -266,15 +280,11 @@ CheckResult check_upstream_route(Context& context, CheckResult check) {
 }
 
 CheckResult check_upstream_quota(Context& context, CheckResult check) {
-  if (!context.reachable()) {
-    check.summary = "skipped: no HTTP answer at the target";
+  const ServerView* observed = server_view(context, check);
+  if (observed == nullptr) {
     return check;
   }
-  const ServerView& view = context.observe(check.trace);
-  if (!view.read()) {
-    check.summary = "skipped: " + view.unavailable;
-    return check;
-  }
+  const ServerView& view = *observed;
   const StatusSeen& status = *view.status;
   const auto judged = [&](const std::string& upstream) {
     return !context.route_upstream || upstream == *context.route_upstream;
@@ -505,15 +515,11 @@ CheckResult check_upstream_quota(Context& context, CheckResult check) {
 }
 
 CheckResult check_upstream_keys(Context& context, CheckResult check) {
-  if (!context.reachable()) {
-    check.summary = "skipped: no HTTP answer at the target";
+  const ServerView* observed = server_view(context, check);
+  if (observed == nullptr) {
     return check;
   }
-  const ServerView& view = context.observe(check.trace);
-  if (!view.read()) {
-    check.summary = "skipped: " + view.unavailable;
-    return check;
-  }
+  const ServerView& view = *observed;
   const StatusSeen& status = *view.status;
   const std::vector<const UpstreamSeen*> upstreams = judged_upstreams(context, status);
   if (upstreams.empty()) {
@@ -603,15 +609,11 @@ CheckResult check_upstream_keys(Context& context, CheckResult check) {
 }
 
 CheckResult check_client_retry(Context& context, CheckResult check) {
-  if (!context.reachable()) {
-    check.summary = "skipped: no HTTP answer at the target";
+  const ServerView* observed = server_view(context, check);
+  if (observed == nullptr) {
     return check;
   }
-  const ServerView& view = context.observe(check.trace);
-  if (!view.read()) {
-    check.summary = "skipped: " + view.unavailable;
-    return check;
-  }
+  const ServerView& view = *observed;
   struct Early {
     const RequestSeen* after; // the request answered 429
     const RequestSeen* retry; // the next request of that client to the same route
