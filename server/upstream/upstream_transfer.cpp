@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 
 namespace agproxy {
 
@@ -44,8 +45,15 @@ private:
   std::vector<CURL*> m_spare;
 };
 
-CURLcode install_trust(CURL*, void* ssl_ctx, void* trust) {
-  static_cast<const TrustStore*>(trust)->install(ssl_ctx);
+// Prepare the SSL_CTX of a new TLS connection: verify against the upstream's store (when there is
+// one), and keep the connection's record buffers. libcurl asks OpenSSL to free them whenever they
+// are empty (SSL_MODE_RELEASE_BUFFERS), which costs two 16 KiB allocations per request on a
+// reused connection; kept, they cost 33 KiB per open provider connection.
+CURLcode prepare_tls(CURL*, void* ssl_ctx, void* trust) {
+  SSL_CTX_clear_mode(static_cast<SSL_CTX*>(ssl_ctx), SSL_MODE_RELEASE_BUFFERS);
+  if (trust) {
+    static_cast<const TrustStore*>(trust)->install(ssl_ctx);
+  }
   return CURLE_OK;
 }
 
@@ -188,9 +196,9 @@ void UpstreamTransfer::start(Request request, Clock::time_point deadline) {
   curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr);
   curl_easy_setopt(easy, CURLOPT_PROXY_CAINFO, nullptr);
   curl_easy_setopt(easy, CURLOPT_PROXY_CAPATH, nullptr);
+  curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, &prepare_tls);
+  curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, m_request.trust);
   if (m_request.trust) {
-    curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, &install_trust);
-    curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, m_request.trust);
     if (const std::string& pem = m_request.trust->pem(); !pem.empty()) {
       // libcurl does not compare the SSL_CTX function's data before it reuses a connection, but
       // it compares the CA blob: without it, a connection verified with another upstream's CA
