@@ -16,15 +16,17 @@ namespace {
 
 const std::string k_chat_for = R"({"messages":[{"role":"user","content":"hi"}],"model":")";
 
-// An HTTPS provider on loopback with a self-signed certificate for 127.0.0.1 (its own CA).
+// An HTTPS provider on loopback with a self-signed certificate (its own CA) for `names` (a
+// subjectAltName: 127.0.0.1 by default).
 class TlsProvider {
 public:
-  explicit TlsProvider(const TempDir& dir) : m_cert(dir.file("ca.pem")) {
-    const std::string key = dir.file("key.pem");
+  explicit TlsProvider(const TempDir& dir, const std::string& names = "IP:127.0.0.1")
+      : m_cert(dir.file(names + "-ca.pem")) {
+    const std::string key = dir.file(names + "-key.pem");
     const std::string command =
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-        "-subj /CN=agproxy-test-ca -addext subjectAltName=IP:127.0.0.1 -keyout " +
-        key + " -out " + m_cert + " 2>/dev/null";
+        "-subj /CN=agproxy-test-ca -addext subjectAltName=" +
+        names + " -keyout " + key + " -out " + m_cert + " 2>/dev/null";
     REQUIRE(std::system(command.c_str()) == 0);
     m_server = std::make_unique<httplib::SSLServer>(m_cert.c_str(), key.c_str());
     REQUIRE(m_server->is_valid());
@@ -39,6 +41,8 @@ public:
     m_thread.join();
   }
   std::string url() const { return "https://127.0.0.1:" + std::to_string(m_port); }
+  // Return its port.
+  int port() const { return m_port; }
   // Return the PEM file of its certificate, which is its own CA.
   const std::string& ca_file() const { return m_cert; }
 
@@ -203,4 +207,26 @@ TEST_CASE("upstream TLS: a connection verified with one upstream's CA never serv
   const auto again = chat(server.port(), "m-ca");
   REQUIRE(again);
   CHECK(again->status == 200);
+}
+
+TEST_CASE("upstream TLS: a provider's name is sent (SNI) and checked against its certificate") {
+  TempDir dir;
+  TlsProvider provider(dir, "DNS:localhost");
+  const std::string by_name = "https://localhost:" + std::to_string(provider.port());
+  auto server = serve(
+      dir, json::array({upstream("byname", by_name, "m-name", {{"ca_file", provider.ca_file()}}),
+                        upstream("byaddress", provider.url(), "m-address",
+                                 {{"ca_file", provider.ca_file()}})}));
+  // The certificate names localhost: reached by that name it passes, twice on one connection.
+  for (int i = 0; i < 2; ++i) {
+    auto named = chat(server->port(), "m-name");
+    REQUIRE(named);
+    CHECK(named->status == 200);
+    CHECK(named->body == R"({"over":"tls"})");
+  }
+  // Reached by its address, which the certificate does not name, it fails the check.
+  auto by_address = chat(server->port(), "m-address");
+  REQUIRE(by_address);
+  CHECK(by_address->status == 502);
+  CHECK(contains(by_address->body, "upstream_tls_error"));
 }

@@ -1,5 +1,6 @@
 #include "server/http/event_loop.hpp"
 
+#include "server/upstream/http1/provider_pool.hpp"
 #include "server/upstream/upstream_transfer.hpp"
 
 #include <algorithm>
@@ -17,11 +18,12 @@ namespace {
 
 // What an epoll event is about: the top bits of its data tell the kind, the rest a handler id or a
 // descriptor.
-constexpr uint64_t k_kind_shift = 62;
+constexpr uint64_t k_kind_shift = 61;
 constexpr uint64_t k_handler = 0;
 constexpr uint64_t k_curl = 1;
 constexpr uint64_t k_wake = 2;
 constexpr uint64_t k_listener = 3;
+constexpr uint64_t k_provider = 4; // a connection of the loop's own client to a provider
 constexpr uint64_t k_payload = (uint64_t{1} << k_kind_shift) - 1;
 
 epoll_event event_for(uint64_t kind, uint64_t payload, uint32_t events) {
@@ -43,6 +45,7 @@ EventLoop::EventLoop() {
   }
   epoll_event wake = event_for(k_wake, 0, EPOLLIN);
   epoll_ctl(m_epoll, EPOLL_CTL_ADD, m_wake, &wake);
+  m_mailbox = std::make_shared<Mailbox>(m_wake);
   CURLM* multi = curl_multi_init();
   m_multi = multi;
   // Keep every provider connection a loop has had in use: by default libcurl's cache holds four
@@ -59,8 +62,14 @@ EventLoop::~EventLoop() {
   for (auto& [fd, make] : m_incoming) {
     ::close(fd); // handed over, never adopted
   }
-  m_handlers.clear(); // their transfers leave the multi handle first
+  m_handlers.clear(); // their transfers leave the multi handle and the pool first
   m_removed.clear();
+  m_providers.reset();
+  {
+    std::lock_guard lock(m_mailbox->m_mutex);
+    m_mailbox->m_open = false;
+    m_mailbox->m_tasks.clear();
+  }
   curl_multi_cleanup(static_cast<CURLM*>(m_multi));
   ::close(m_wake);
   ::close(m_epoll);
@@ -72,6 +81,28 @@ EventLoop::Id EventLoop::add(int fd, const Factory& make) {
   epoll_event event = event_for(k_handler, id, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
   epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event);
   return id;
+}
+
+ProviderPool& EventLoop::providers() {
+  if (!m_providers) {
+    m_providers = std::make_unique<ProviderPool>(*this);
+  }
+  return *m_providers;
+}
+
+void EventLoop::watch_provider(int fd, uint64_t id) {
+  epoll_event event = event_for(k_provider, id, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+  epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &event);
+}
+
+void EventLoop::Mailbox::post(std::function<void()> task) {
+  std::lock_guard lock(m_mutex);
+  if (!m_open) {
+    return;
+  }
+  m_tasks.push_back(std::move(task));
+  const uint64_t one = 1;
+  (void)!::write(m_wake, &one, sizeof one);
 }
 
 void EventLoop::remove(Id id) {
@@ -234,6 +265,14 @@ void EventLoop::run() {
             m_report(e.what()); // out of memory, most likely: the next wake tries again
           }
         }
+      } else if (kind == k_provider) {
+        try {
+          m_providers->on_events(payload, what);
+        } catch (const std::exception& e) {
+          if (m_report) {
+            m_report(e.what()); // out of memory: that exchange's deadline ends it
+          }
+        }
       } else if (kind == k_wake) {
         uint64_t value = 0;
         (void)!::read(m_wake, &value, sizeof value);
@@ -241,6 +280,20 @@ void EventLoop::run() {
         {
           std::lock_guard lock(m_incoming_mutex);
           incoming.swap(m_incoming);
+        }
+        std::vector<std::function<void()>> tasks;
+        {
+          std::lock_guard lock(m_mailbox->m_mutex);
+          tasks.swap(m_mailbox->m_tasks);
+        }
+        for (auto& task : tasks) {
+          try {
+            task();
+          } catch (const std::exception& e) {
+            if (m_report) {
+              m_report(e.what());
+            }
+          }
         }
         for (auto& [fd, make] : incoming) {
           if (m_stopping || m_stop_requested) {

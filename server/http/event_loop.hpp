@@ -11,11 +11,14 @@
 
 namespace agproxy {
 
-// One thread's share of the gateway: an epoll set that waits on its client connections, on the
-// provider sockets of its libcurl multi handle (curl_multi_socket_action), on the listening
-// socket, and on a wake-up descriptor. Everything it owns runs on the thread that calls run(), so
-// nothing in it is locked; under load one epoll_wait() returns the events of many connections and
-// a request costs no thread switch (a thread per connection cost about two per request).
+class ProviderPool;
+
+// One thread's share of the gateway: an epoll set that waits on its client connections, on its
+// provider connections (its own HTTP/1.1 client's, and those of its libcurl multi handle, which
+// carries requests through proxies), on the listening socket, and on a wake-up descriptor.
+// Everything it owns runs on the thread that calls run(), so nothing in it is locked; under load
+// one epoll_wait() returns the events of many connections and a request costs no thread switch (a
+// thread per connection cost about two per request).
 class EventLoop {
 public:
   using Clock = std::chrono::steady_clock;
@@ -59,6 +62,28 @@ public:
   size_t size() const { return m_handlers.size(); }
   // The libcurl multi handle whose transfers this loop drives (void* keeps curl.h out).
   void* multi() const { return m_multi; }
+  // The provider connections of this loop's own HTTP/1.1 client (made on first use).
+  ProviderPool& providers();
+  // Watch provider connection `fd` (edge-triggered, in and out) for the pool, as connection `id`.
+  void watch_provider(int fd, uint64_t id);
+
+  // What other threads may hand to the loop while it lives (a resolver's answer): a task posted
+  // runs on the loop's thread soon; once the loop is gone, posting does nothing.
+  class Mailbox {
+  public:
+    explicit Mailbox(int wake) : m_wake(wake) {}
+    // Run `task` on the loop's thread soon, if the loop is still there.
+    void post(std::function<void()> task);
+
+  private:
+    friend class EventLoop;
+    std::mutex m_mutex;
+    int m_wake;
+    bool m_open = true;
+    std::vector<std::function<void()>> m_tasks;
+  };
+  // Return the loop's mailbox, which other threads keep.
+  std::shared_ptr<Mailbox> mailbox() const { return m_mailbox; }
 
   // Call `on_ready` when `fd` (a listening socket shared by several loops) has connections.
   void listen(int fd, std::function<void()> on_ready);
@@ -99,6 +124,8 @@ private:
   std::function<void()> m_on_ready;
   std::function<void(const char*)> m_report;
   void* m_multi = nullptr;
+  std::unique_ptr<ProviderPool> m_providers;
+  std::shared_ptr<Mailbox> m_mailbox;
   std::vector<bool> m_curl_watched; // by descriptor: in the epoll set for libcurl
   bool m_curl_timer_set = false;
   Clock::time_point m_curl_deadline{};

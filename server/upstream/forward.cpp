@@ -589,11 +589,21 @@ private:
     if (!m_current->drained() && now < m_deadline) {
       return;
     }
-    if (!m_current->drained() || m_current->failed()) {
+    if (m_current->failed()) {
+      // Half an answer is no answer: a client would take a 200 with a cut body for the whole.
       m_logger.warn("provider response incomplete",
-                    {{"upstream", m_upstream.name},
-                     {"error", m_current->failed() ? m_current->error()
-                                                   : "the response did not complete in time"}});
+                    {{"upstream", m_upstream.name}, {"error", m_current->error()}});
+      const std::string error = m_current->error();
+      m_current.reset();
+      m_response.headers.erase("Content-Type");
+      fail(ErrorKind::bad_gateway, "upstream_error",
+           "agproxy: upstream '" + m_upstream.name + "' ended its answer early (" + error + ")");
+      return;
+    }
+    if (!m_current->drained()) {
+      m_logger.warn(
+          "provider response incomplete",
+          {{"upstream", m_upstream.name}, {"error", "the response did not complete in time"}});
     }
     m_current.reset();
     if (m_translation) {

@@ -2,6 +2,7 @@
 
 #include "server/config/config.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -94,6 +95,11 @@ std::shared_ptr<const TrustStore> TrustStore::from_file(const std::string& path)
     throw Error("CA file " + path + ": " + why);
   }
   return std::shared_ptr<const TrustStore>(new TrustStore(store, std::move(pem)));
+}
+
+TrustStore::TrustStore(void* store, std::string pem) : m_store(store), m_pem(std::move(pem)) {
+  static std::atomic<uint64_t> next{1};
+  m_serial = next++;
 }
 
 TrustStore::~TrustStore() {

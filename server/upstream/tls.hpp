@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,11 +29,17 @@ public:
   // connection verified against one upstream's CA file then never serves an upstream at the same
   // address that trusts other certificates.
   const std::string& pem() const { return m_pem; }
+  // Return a number no other store of this process has had: what a provider connection was
+  // verified against, which a store made later at the same address must not be taken for.
+  uint64_t serial() const { return m_serial; }
+  // Return the OpenSSL X509_STORE* (void* keeps OpenSSL's headers out).
+  void* store() const { return m_store; }
 
 private:
-  TrustStore(void* store, std::string pem) : m_store(store), m_pem(std::move(pem)) {}
+  TrustStore(void* store, std::string pem);
   void* m_store; // X509_STORE*
   std::string m_pem;
+  uint64_t m_serial;
 };
 
 // Return what is wrong with `path` as a CA file (unreadable, no PEM certificate in it), or

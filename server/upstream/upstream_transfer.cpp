@@ -1,6 +1,7 @@
 #include "server/upstream/upstream_transfer.hpp"
 
 #include "server/text.hpp"
+#include "server/upstream/http1/exchange.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -68,6 +69,7 @@ UpstreamTransfer::UpstreamTransfer(EventLoop& loop, EventLoop::Id owner)
     : m_loop(loop), m_owner(owner) {}
 
 UpstreamTransfer::~UpstreamTransfer() {
+  m_exchange.reset();
   if (m_easy) {
     curl_multi_remove_handle(static_cast<CURLM*>(m_loop.multi()), m_easy);
     spare_easy_handles().give_back(m_easy);
@@ -143,6 +145,9 @@ void UpstreamTransfer::finish(int result) {
 }
 
 UpstreamTransfer::Outcome UpstreamTransfer::outcome() const {
+  if (m_outcome) {
+    return *m_outcome;
+  }
   switch (static_cast<CURLcode>(m_result)) {
   case CURLE_COULDNT_CONNECT:
   case CURLE_COULDNT_RESOLVE_HOST:
@@ -164,6 +169,54 @@ UpstreamTransfer::Outcome UpstreamTransfer::outcome() const {
 
 void UpstreamTransfer::start(Request request, Clock::time_point deadline) {
   m_request = std::move(request);
+  std::optional<ProviderTarget> target;
+  if (m_request.proxy.empty()) {
+    target = provider_target(m_request.url);
+  }
+  if (!target) {
+    start_curl(deadline);
+    return;
+  }
+  ProviderPool& pool = m_loop.providers();
+  void* context = nullptr;
+  if (target->tls) {
+    context = pool.tls_context(m_request.trust, m_request.tls_verify);
+  }
+  std::string head;
+  head.reserve(256);
+  head += m_request.method;
+  head += ' ';
+  head += target->path;
+  head += " HTTP/1.1\r\nHost: ";
+  head += target->host_header;
+  head += "\r\n";
+  bool accept = false;
+  for (const auto& [name, value] : m_request.headers) {
+    accept = accept || iequals(name, "Accept");
+  }
+  if (!accept) {
+    head += "Accept: */*\r\n";
+  }
+  for (const auto& [name, value] : m_request.headers) {
+    head += name;
+    head += ": ";
+    head += value;
+    head += "\r\n";
+  }
+  const bool has_body = m_request.body && !m_request.body->empty();
+  if (has_body || m_request.method == "POST") {
+    head += "Content-Length: ";
+    head += std::to_string(has_body ? m_request.body->size() : 0);
+    head += "\r\n";
+  }
+  head += "\r\n";
+  std::string key = ProviderPool::key(*target, m_request.trust, m_request.tls_verify);
+  m_exchange = std::make_unique<Http1Exchange>(pool, *this, std::move(*target), std::move(key),
+                                               context, m_request.tls_verify);
+  m_exchange->start(std::move(head));
+}
+
+void UpstreamTransfer::start_curl(Clock::time_point deadline) {
   m_easy = spare_easy_handles().take();
   CURL* easy = m_easy;
   curl_slist* list = nullptr;
@@ -232,6 +285,10 @@ void UpstreamTransfer::take(std::string& out) {
   out += m_buffer;
   m_buffer.clear();
   if (m_paused) {
+    if (m_exchange) {
+      m_exchange->resume(); // may hand over more at once
+      return;
+    }
     m_paused = false;
     curl_easy_pause(m_easy, CURLPAUSE_CONT); // may hand over more at once
   }

@@ -5,16 +5,21 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace agproxy {
 
-// One request to a provider over libcurl, driven by an EventLoop: start() hands it to the loop's
-// multi handle and returns at once; as the status, headers and body arrive, the loop notifies the
-// owner (a handler id), which reads what is there. Provider connections are reused per loop.
-// Destroying it cancels the transfer.
+class Http1Exchange;
+
+// One request to a provider, driven by an EventLoop: start() hands it to the loop and returns at
+// once; as the status, headers and body arrive, the loop notifies the owner (a handler id), which
+// reads what is there. Provider connections are reused per loop. A request that goes straight to
+// its provider (no proxy) goes over the loop's own HTTP/1.1 client (server/upstream/http1/);
+// one through a proxy over libcurl, which speaks to HTTP and SOCKS proxies. Destroying it cancels
+// the transfer.
 class UpstreamTransfer {
 public:
   using Clock = std::chrono::steady_clock;
@@ -72,6 +77,9 @@ public:
   void finish(int result);
 
 private:
+  friend class Http1Exchange;
+  void start_curl(Clock::time_point deadline);
+
   static size_t on_header(char* data, size_t size, size_t count, void* self);
   static size_t on_body(char* data, size_t size, size_t count, void* self);
 
@@ -87,7 +95,9 @@ private:
   bool m_paused = false;
   bool m_done = false;
   int m_result = 0;
+  std::optional<Outcome> m_outcome; // set by the own client; libcurl's from m_result
   std::string m_error;
+  std::unique_ptr<Http1Exchange> m_exchange;
 };
 
 } // namespace agproxy
