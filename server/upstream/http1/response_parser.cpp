@@ -29,8 +29,8 @@ constexpr std::array<bool, 256> k_token_chars = [] {
 
 bool is_token(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-           return k_token_chars[static_cast<unsigned char>(c)];
-         });
+    return k_token_chars[static_cast<unsigned char>(c)];
+  });
 }
 
 // Return whether `text` holds a control character other than a horizontal tab.
