@@ -30,7 +30,13 @@ public:
     REQUIRE(std::system(command.c_str()) == 0);
     m_server = std::make_unique<httplib::SSLServer>(m_cert.c_str(), key.c_str());
     REQUIRE(m_server->is_valid());
-    m_server->Post(".*", [](const httplib::Request&, httplib::Response& response) {
+    m_server->Post(".*", [](const httplib::Request& request, httplib::Response& response) {
+      if (request.body.find("\"m-big\"") != std::string::npos) {
+        // Over the 1 MiB the client side buffers before it pauses: read in pieces, resumed.
+        response.set_content(R"({"big":")" + std::string(3'000'000, 'b') + "\"}",
+                             "application/json");
+        return;
+      }
       response.set_content(R"({"over":"tls"})", "application/json");
     });
     m_port = m_server->bind_to_any_port("127.0.0.1");
@@ -229,4 +235,27 @@ TEST_CASE("upstream TLS: a provider's name is sent (SNI) and checked against its
   REQUIRE(by_address);
   CHECK(by_address->status == 502);
   CHECK(contains(by_address->body, "upstream_tls_error"));
+}
+
+TEST_CASE("upstream TLS: a large answer arrives whole, and the connection serves the next") {
+  TempDir dir;
+  TlsProvider provider(dir);
+  write_text(dir.file("c.json"),
+             json{{"proxy",
+                   {{"auth_mode", "strict"},
+                    {"api_key", k_key},
+                    {"upstreams", json::array({upstream("private", provider.url(), "m-*",
+                                                        {{"ca_file", provider.ca_file()}})})}}}}
+                 .dump());
+  ServeProcess server({"--config", dir.file("c.json"), "--workers", "1"}, {});
+  for (int i = 0; i < 3; ++i) {
+    const auto big = chat(server.port(), "m-big");
+    REQUIRE(big);
+    CHECK(big->status == 200);
+    CHECK(big->body.size() == 3'000'000 + 10);
+    CHECK(big->body.ends_with("bbb\"}"));
+    const auto small = chat(server.port(), "m-small");
+    REQUIRE(small);
+    CHECK(small->body == R"({"over":"tls"})");
+  }
 }

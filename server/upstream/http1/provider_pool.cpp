@@ -23,6 +23,12 @@ namespace {
 constexpr std::chrono::seconds k_max_idle{55};
 // Idle connections kept per loop; past this a connection given back is closed.
 constexpr size_t k_max_idle_count = 1024;
+// How often idle connections are looked over for ones past k_max_idle (those to a provider no
+// request asks for any more, after a reload say, would otherwise wait for the provider to close).
+constexpr std::chrono::seconds k_sweep_every{5};
+// TLS contexts kept per loop; past this the others are let go (each connection holds its own
+// reference, and a context is made again, cheaply, from its still shared certificate store).
+constexpr size_t k_max_contexts = 8;
 
 std::string ssl_error_text() {
   const unsigned long code = ERR_get_error();
@@ -182,7 +188,7 @@ ProviderConnection::Io ProviderConnection::write(const char* data, size_t size, 
 }
 
 bool ProviderConnection::pending() const {
-  return m_ssl && SSL_pending(static_cast<SSL*>(m_ssl)) > 0;
+  return m_ssl && SSL_has_pending(static_cast<SSL*>(m_ssl)) == 1;
 }
 
 ProviderPool::ProviderPool(EventLoop& loop) : m_loop(loop) {}
@@ -255,6 +261,12 @@ void* ProviderPool::tls_context(const TrustStore* trust, bool verify) {
   if (const auto it = m_contexts.find(key); it != m_contexts.end()) {
     return it->second;
   }
+  if (m_contexts.size() >= k_max_contexts) {
+    for (auto& [old_key, old] : m_contexts) {
+      SSL_CTX_free(static_cast<SSL_CTX*>(old));
+    }
+    m_contexts.clear();
+  }
   SSL_CTX* context = SSL_CTX_new(TLS_client_method());
   if (!context) {
     return nullptr;
@@ -262,6 +274,9 @@ void* ProviderPool::tls_context(const TrustStore* trust, bool verify) {
   SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
   // Partial writes: a large body goes as the socket takes it, resumed from where it stopped.
   SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Read ahead: a record's header and body in one read(), not two (reads go on until OpenSSL
+  // wants more from the socket, so nothing read ahead waits unseen).
+  SSL_CTX_set_read_ahead(context, 1);
   static const unsigned char k_alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   SSL_CTX_set_alpn_protos(context, k_alpn, sizeof k_alpn);
   if (verify) {
@@ -279,15 +294,35 @@ void* ProviderPool::tls_context(const TrustStore* trust, bool verify) {
 }
 
 void ProviderPool::give_back(ProviderConnection* connection) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= m_next_sweep) {
+    m_next_sweep = now + k_sweep_every;
+    sweep(now);
+  }
   if (m_idle_count >= k_max_idle_count) {
     close(connection);
     return;
   }
   connection->user = nullptr;
   connection->reused = true;
-  connection->idle_since = std::chrono::steady_clock::now();
+  connection->idle_since = now;
   m_idle[connection->key()].push_back(connection);
   ++m_idle_count;
+}
+
+void ProviderPool::sweep(std::chrono::steady_clock::time_point now) {
+  for (auto it = m_idle.begin(); it != m_idle.end();) {
+    std::vector<ProviderConnection*>& idle = it->second;
+    // Given back in order: the oldest first.
+    size_t expired = 0;
+    while (expired < idle.size() && now - idle[expired]->idle_since >= k_max_idle) {
+      m_connections.erase(idle[expired]->id());
+      ++expired;
+    }
+    idle.erase(idle.begin(), idle.begin() + static_cast<std::ptrdiff_t>(expired));
+    m_idle_count -= expired;
+    it = idle.empty() ? m_idle.erase(it) : std::next(it);
+  }
 }
 
 void ProviderPool::close(ProviderConnection* connection) {

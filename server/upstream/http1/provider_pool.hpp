@@ -104,8 +104,12 @@ public:
   EventLoop& loop() { return m_loop; }
 
 private:
+  // Close the idle connections kept too long.
+  void sweep(std::chrono::steady_clock::time_point now);
+
   EventLoop& m_loop;
   uint64_t m_next_id = 1;
+  std::chrono::steady_clock::time_point m_next_sweep{};
   std::unordered_map<uint64_t, std::unique_ptr<ProviderConnection>> m_connections;
   std::unordered_map<std::string, std::vector<ProviderConnection*>> m_idle;
   size_t m_idle_count = 0;
