@@ -1,10 +1,41 @@
 #include "server/text.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <ctime>
 
 namespace agproxy {
+
+namespace {
+
+// The characters of an HTTP token (RFC 9110 §5.6.2), by byte value.
+constexpr std::array<bool, 256> k_token_chars = [] {
+  std::array<bool, 256> table{};
+  for (const char c : std::string_view("!#$%&'*+-.^_`|~")) {
+    table[static_cast<unsigned char>(c)] = true;
+  }
+  for (int c = 0; c < 256; ++c) {
+    table[c] =
+        table[c] || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  }
+  return table;
+}();
+
+} // namespace
+
+bool is_token(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return k_token_chars[static_cast<unsigned char>(c)];
+  });
+}
+
+bool has_control(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return (byte < 0x20 && c != '\t') || byte == 0x7f;
+  });
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) {

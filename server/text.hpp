@@ -9,6 +9,13 @@ namespace agproxy {
 // Return whether `a` and `b` are equal ignoring ASCII case (HTTP header names, auth schemes).
 bool iequals(std::string_view a, std::string_view b);
 
+// Return whether `text` is an HTTP token (RFC 9110 §5.6.2: a header name, a method), not empty.
+bool is_token(std::string_view text);
+
+// Return whether `text` holds a control character other than a horizontal tab (no header value
+// may: a bare CR could be read as a line break).
+bool has_control(std::string_view text);
+
 // Return whether the comma-separated header value `list` holds `token` (any case), e.g. a
 // Connection header naming "close".
 bool list_has_token(std::string_view list, std::string_view token);

@@ -22,6 +22,20 @@ using Clock = std::chrono::steady_clock;
 // its Content-Length or up to the last chunk.
 std::string read_one(int fd, const std::atomic<bool>& stop, bool body, std::string& extra);
 
+// Return a socket listening on an ephemeral port of 127.0.0.1, and set `port` to that port.
+int listen_loopback(int& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(::listen(fd, 64) == 0);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  port = ntohs(address.sin_port);
+  return fd;
+}
+
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -31,15 +45,7 @@ std::string lower(std::string text) {
 } // namespace
 
 RawProvider::RawProvider(std::string answer) : m_answer(std::move(answer)) {
-  m_listen = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  REQUIRE(::bind(m_listen, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  REQUIRE(::listen(m_listen, 16) == 0);
-  ::getsockname(m_listen, reinterpret_cast<sockaddr*>(&address), &length);
-  m_port = ntohs(address.sin_port);
+  m_listen = listen_loopback(m_port);
   m_thread = std::thread([this] { serve(); });
 }
 
@@ -124,15 +130,7 @@ std::string read_one(int fd, const std::atomic<bool>& stop, bool body, std::stri
 } // namespace
 
 ScriptedProvider::ScriptedProvider(Script script) : m_script(std::move(script)) {
-  m_listen = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  REQUIRE(::bind(m_listen, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  REQUIRE(::listen(m_listen, 64) == 0);
-  ::getsockname(m_listen, reinterpret_cast<sockaddr*>(&address), &length);
-  m_port = ntohs(address.sin_port);
+  m_listen = listen_loopback(m_port);
   m_acceptor = std::thread([this] {
     while (!m_stop) {
       pollfd p{m_listen, POLLIN, 0};

@@ -70,15 +70,21 @@ json upstream(const std::string& name, const std::string& url, const std::string
   return entry;
 }
 
-std::unique_ptr<ServeProcess> serve(const TempDir& dir, const json& upstreams) {
+// Start agproxy with `upstreams`; with `one_loop`, on one event loop (so that every request meets
+// the same pool of provider connections).
+std::unique_ptr<ServeProcess> serve(const TempDir& dir, const json& upstreams,
+                                    bool one_loop = false) {
   write_text(dir.file("c.json"), json{{"proxy",
                                        {{"auth_mode", "strict"},
                                         {"api_key", k_key},
                                         {"request_timeout", 10},
                                         {"upstreams", upstreams}}}}
                                      .dump());
-  return std::make_unique<ServeProcess>(std::vector<std::string>{"--config", dir.file("c.json")},
-                                        Env{});
+  std::vector<std::string> args{"--config", dir.file("c.json")};
+  if (one_loop) {
+    args.insert(args.end(), {"--workers", "1"});
+  }
+  return std::make_unique<ServeProcess>(args, Env{});
 }
 
 httplib::Result chat(int port, const std::string& model) {
@@ -193,24 +199,20 @@ TEST_CASE("upstream TLS: a connection verified with one upstream's CA never serv
   // request would find the first's connection in libcurl's cache.
   TempDir dir;
   TlsProvider provider(dir);
-  write_text(dir.file("c.json"),
-             json{{"proxy",
-                   {{"auth_mode", "strict"},
-                    {"api_key", k_key},
-                    {"upstreams", json::array({upstream("private", provider.url(), "m-ca",
-                                                        {{"ca_file", provider.ca_file()}}),
-                                               upstream("system", provider.url(), "m-system")})}}}}
-                 .dump());
-  ServeProcess server({"--config", dir.file("c.json"), "--workers", "1"}, {});
-  const auto trusted = chat(server.port(), "m-ca");
+  auto server = serve(
+      dir,
+      json::array({upstream("private", provider.url(), "m-ca", {{"ca_file", provider.ca_file()}}),
+                   upstream("system", provider.url(), "m-system")}),
+      true);
+  const auto trusted = chat(server->port(), "m-ca");
   REQUIRE(trusted);
   CHECK(trusted->status == 200);
-  const auto untrusted = chat(server.port(), "m-system");
+  const auto untrusted = chat(server->port(), "m-system");
   REQUIRE(untrusted);
   CHECK(untrusted->status == 502);
   CHECK(contains(untrusted->body, "upstream_tls_error"));
   // And the upstream with the CA still answers.
-  const auto again = chat(server.port(), "m-ca");
+  const auto again = chat(server->port(), "m-ca");
   REQUIRE(again);
   CHECK(again->status == 200);
 }
@@ -240,21 +242,17 @@ TEST_CASE("upstream TLS: a provider's name is sent (SNI) and checked against its
 TEST_CASE("upstream TLS: a large answer arrives whole, and the connection serves the next") {
   TempDir dir;
   TlsProvider provider(dir);
-  write_text(dir.file("c.json"),
-             json{{"proxy",
-                   {{"auth_mode", "strict"},
-                    {"api_key", k_key},
-                    {"upstreams", json::array({upstream("private", provider.url(), "m-*",
-                                                        {{"ca_file", provider.ca_file()}})})}}}}
-                 .dump());
-  ServeProcess server({"--config", dir.file("c.json"), "--workers", "1"}, {});
+  auto server = serve(
+      dir,
+      json::array({upstream("private", provider.url(), "m-*", {{"ca_file", provider.ca_file()}})}),
+      true);
   for (int i = 0; i < 3; ++i) {
-    const auto big = chat(server.port(), "m-big");
+    const auto big = chat(server->port(), "m-big");
     REQUIRE(big);
     CHECK(big->status == 200);
     CHECK(big->body.size() == 3'000'000 + 10);
     CHECK(big->body.ends_with("bbb\"}"));
-    const auto small = chat(server.port(), "m-small");
+    const auto small = chat(server->port(), "m-small");
     REQUIRE(small);
     CHECK(small->body == R"({"over":"tls"})");
   }

@@ -1,5 +1,7 @@
 #include "server/http/http_request.hpp"
 
+#include "server/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -17,19 +19,6 @@ constexpr size_t k_max_chunk_line = 1024;
 // The trailer section of a chunked body, all its lines together (its fields are dropped).
 constexpr size_t k_max_trailer = 16 << 10;
 
-// The characters of an HTTP token (RFC 9110 §5.6.2), by byte value.
-constexpr std::array<bool, 256> k_token_chars = [] {
-  std::array<bool, 256> table{};
-  for (const char c : std::string_view("!#$%&'*+-.^_`|~")) {
-    table[static_cast<unsigned char>(c)] = true;
-  }
-  for (int c = 0; c < 256; ++c) {
-    table[c] =
-        table[c] || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-  }
-  return table;
-}();
-
 // The characters a path segment may hold as they are (RFC 3986 pchar, without '%').
 constexpr std::array<bool, 256> k_path_chars = [] {
   std::array<bool, 256> table{};
@@ -46,20 +35,6 @@ constexpr std::array<bool, 256> k_path_chars = [] {
 // Return the value of the hex digit `c`.
 int hex_digit(char c) {
   return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
-// Return whether `text` holds a control character other than a horizontal tab.
-bool has_control(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return (byte < 0x20 && c != '\t') || byte == 0x7f;
-  });
-}
-
-bool is_token(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return k_token_chars[static_cast<unsigned char>(c)];
-  });
 }
 
 bool known_method(std::string_view method) {

@@ -100,11 +100,7 @@ size_t UpstreamTransfer::on_header(char* data, size_t size, size_t count, void* 
     }
     // A control character inside a value (a bare CR, a NUL) is no header to pass to a client,
     // which might read it as a line break: the header is dropped.
-    const bool clean = std::none_of(value.begin(), value.end(), [](char c) {
-      const auto byte = static_cast<unsigned char>(c);
-      return (byte < 0x20 && c != '\t') || byte == 0x7f;
-    });
-    if (clean) {
+    if (!has_control(value)) {
       transfer->m_headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
     }
   }

@@ -126,8 +126,9 @@ ProviderConnection::Io ProviderConnection::read(char* data, size_t size, size_t&
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
       return Io::again;
     }
-    m_error = std::string("Recv failure: ") + std::strerror(errno);
-    return errno == ECONNRESET ? Io::closed : Io::failed;
+    const int error = errno;
+    m_error = std::string("Recv failure: ") + std::strerror(error);
+    return error == ECONNRESET ? Io::closed : Io::failed;
   }
   SSL* ssl = static_cast<SSL*>(m_ssl);
   ERR_clear_error(); // SSL_get_error() reads the thread's queue, which others may have left full
@@ -136,18 +137,22 @@ ProviderConnection::Io ProviderConnection::read(char* data, size_t size, size_t&
     got = static_cast<size_t>(n);
     return Io::done;
   }
-  switch (SSL_get_error(ssl, n)) {
+  // (an end without close_notify, or a reset: the body's framing tells whether it was whole)
+  return tls_outcome(n, "TLS read: ");
+}
+
+ProviderConnection::Io ProviderConnection::tls_outcome(int result, const char* what) {
+  switch (SSL_get_error(static_cast<SSL*>(m_ssl), result)) {
   case SSL_ERROR_WANT_READ:
   case SSL_ERROR_WANT_WRITE:
     return Io::again;
   case SSL_ERROR_ZERO_RETURN:
-    return Io::closed;
   case SSL_ERROR_SYSCALL:
     ERR_clear_error();
-    // An end without close_notify, or a reset: the body's framing tells whether it was whole.
+    m_error = std::string(what) + "the provider closed the connection";
     return Io::closed;
   default:
-    m_error = "TLS read: " + ssl_error_text();
+    m_error = what + ssl_error_text();
     return Io::failed;
   }
 }
@@ -162,8 +167,9 @@ ProviderConnection::Io ProviderConnection::write(const char* data, size_t size, 
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
       return Io::again;
     }
-    m_error = std::string("Send failure: ") + std::strerror(errno);
-    return (errno == EPIPE || errno == ECONNRESET) ? Io::closed : Io::failed;
+    const int error = errno;
+    m_error = std::string("Send failure: ") + std::strerror(error);
+    return (error == EPIPE || error == ECONNRESET) ? Io::closed : Io::failed;
   }
   SSL* ssl = static_cast<SSL*>(m_ssl);
   ERR_clear_error();
@@ -172,19 +178,7 @@ ProviderConnection::Io ProviderConnection::write(const char* data, size_t size, 
     put = static_cast<size_t>(n);
     return Io::done;
   }
-  switch (SSL_get_error(ssl, n)) {
-  case SSL_ERROR_WANT_READ:
-  case SSL_ERROR_WANT_WRITE:
-    return Io::again;
-  case SSL_ERROR_ZERO_RETURN:
-  case SSL_ERROR_SYSCALL:
-    ERR_clear_error();
-    m_error = "Send failure: the provider closed the connection";
-    return Io::closed;
-  default:
-    m_error = "TLS write: " + ssl_error_text();
-    return Io::failed;
-  }
+  return tls_outcome(n, "TLS write: ");
 }
 
 bool ProviderConnection::pending() const {

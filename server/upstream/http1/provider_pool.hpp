@@ -65,6 +65,9 @@ public:
   std::chrono::steady_clock::time_point idle_since{};
 
 private:
+  // Return what SSL_read's or SSL_write's `result` means; a failure's text starts with `what`.
+  Io tls_outcome(int result, const char* what);
+
   uint64_t m_id;
   int m_fd;
   std::string m_key;

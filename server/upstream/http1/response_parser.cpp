@@ -14,33 +14,6 @@ namespace {
 // and the bound keeps a server that streams 1xx responses or headers from holding us forever.
 constexpr size_t k_max_head = 256 << 10;
 
-// The characters of an HTTP token (RFC 9110 §5.6.2), by byte value.
-constexpr std::array<bool, 256> k_token_chars = [] {
-  std::array<bool, 256> table{};
-  for (const char c : std::string_view("!#$%&'*+-.^_`|~")) {
-    table[static_cast<unsigned char>(c)] = true;
-  }
-  for (int c = 0; c < 256; ++c) {
-    table[c] =
-        table[c] || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-  }
-  return table;
-}();
-
-bool is_token(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return k_token_chars[static_cast<unsigned char>(c)];
-  });
-}
-
-// Return whether `text` holds a control character other than a horizontal tab.
-bool has_control(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return (byte < 0x20 && c != '\t') || byte == 0x7f;
-  });
-}
-
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
