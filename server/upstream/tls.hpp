@@ -32,8 +32,6 @@ public:
   // Return a number no other store of this process has had: what a provider connection was
   // verified against, which a store made later at the same address must not be taken for.
   uint64_t serial() const { return m_serial; }
-  // Return the OpenSSL X509_STORE* (void* keeps OpenSSL's headers out).
-  void* store() const { return m_store; }
 
 private:
   TrustStore(void* store, std::string pem);

@@ -12,9 +12,6 @@ namespace agproxy {
 
 namespace {
 
-// Pause the provider beyond this many buffered bytes, until the client has taken them.
-constexpr size_t k_max_buffered = 1u << 20;
-
 // Easy handles of finished transfers, kept per thread for the next ones: curl_easy_init allocates
 // and initialises several kilobytes each time (a few percent of a small proxied request's cost).
 class SpareEasyHandles {
@@ -173,43 +170,8 @@ void UpstreamTransfer::start(Request request, Clock::time_point deadline) {
     start_curl(deadline);
     return;
   }
-  ProviderPool& pool = m_loop.providers();
-  void* context = nullptr;
-  if (target->tls) {
-    context = pool.tls_context(m_request.trust, m_request.tls_verify);
-  }
-  std::string head;
-  head.reserve(256);
-  head += m_request.method;
-  head += ' ';
-  head += target->path;
-  head += " HTTP/1.1\r\nHost: ";
-  head += target->host_header;
-  head += "\r\n";
-  bool accept = false;
-  for (const auto& [name, value] : m_request.headers) {
-    accept = accept || iequals(name, "Accept");
-  }
-  if (!accept) {
-    head += "Accept: */*\r\n";
-  }
-  for (const auto& [name, value] : m_request.headers) {
-    head += name;
-    head += ": ";
-    head += value;
-    head += "\r\n";
-  }
-  const bool has_body = m_request.body && !m_request.body->empty();
-  if (has_body || m_request.method == "POST") {
-    head += "Content-Length: ";
-    head += std::to_string(has_body ? m_request.body->size() : 0);
-    head += "\r\n";
-  }
-  head += "\r\n";
-  std::string key = ProviderPool::key(*target, m_request.trust, m_request.tls_verify);
-  m_exchange = std::make_unique<Http1Exchange>(pool, *this, std::move(*target), std::move(key),
-                                               context, m_request.tls_verify);
-  m_exchange->start(std::move(head));
+  m_exchange = std::make_unique<Http1Exchange>(m_loop.providers(), *this, std::move(*target));
+  m_exchange->start();
 }
 
 void UpstreamTransfer::start_curl(Clock::time_point deadline) {

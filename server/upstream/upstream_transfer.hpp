@@ -24,6 +24,9 @@ class UpstreamTransfer {
 public:
   using Clock = std::chrono::steady_clock;
 
+  // Pause the provider beyond this many buffered bytes, until the owner has taken them.
+  static constexpr size_t k_max_buffered = 1u << 20;
+
   struct Request {
     std::string method;
     std::string url;

@@ -1,7 +1,9 @@
 #include "server/upstream/http1/exchange.hpp"
 
 #include "server/http/event_loop.hpp"
+#include "server/text.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <openssl/err.h>
@@ -15,14 +17,47 @@ namespace agproxy {
 
 namespace {
 
-// Pause reading beyond this many buffered bytes, until the client has taken them.
-constexpr size_t k_max_buffered = 1u << 20;
 // A body up to this size is copied behind the head and goes in the same write.
 constexpr size_t k_small_body = 16 * 1024;
 
+constexpr size_t k_read_size = 64 * 1024;
+
 char* read_buffer() {
-  thread_local char buffer[64 * 1024];
+  thread_local char buffer[k_read_size];
   return buffer;
+}
+
+// Return the request line and headers of `request` to `target`: Host first, Accept unless the
+// request has one (as libcurl wrote them), then the request's headers and the body's length.
+std::string request_head(const UpstreamTransfer::Request& request, const ProviderTarget& target) {
+  std::string head;
+  head.reserve(256);
+  head += request.method;
+  head += ' ';
+  head += target.path;
+  head += " HTTP/1.1\r\nHost: ";
+  head += target.host_header;
+  head += "\r\n";
+  const bool accept =
+      std::any_of(request.headers.begin(), request.headers.end(),
+                  [](const auto& header) { return iequals(header.first, "Accept"); });
+  if (!accept) {
+    head += "Accept: */*\r\n";
+  }
+  for (const auto& [name, value] : request.headers) {
+    head += name;
+    head += ": ";
+    head += value;
+    head += "\r\n";
+  }
+  const bool has_body = request.body && !request.body->empty();
+  if (has_body || request.method == "POST") {
+    head += "Content-Length: ";
+    head += std::to_string(has_body ? request.body->size() : 0);
+    head += "\r\n";
+  }
+  head += "\r\n";
+  return head;
 }
 
 // Return why the handshake on `ssl` failed, and empty the thread's OpenSSL error queue (an error
@@ -41,13 +76,16 @@ std::string handshake_error(SSL* ssl) {
 
 } // namespace
 
-Http1Exchange::Http1Exchange(ProviderPool& pool, UpstreamTransfer& transfer, ProviderTarget target,
-                             std::string key, void* tls_context, bool verify)
-    : m_pool(pool), m_transfer(transfer), m_target(std::move(target)), m_key(std::move(key)),
-      m_tls_context(tls_context), m_verify(verify) {}
+Http1Exchange::Http1Exchange(ProviderPool& pool, UpstreamTransfer& transfer, ProviderTarget target)
+    : m_pool(pool), m_transfer(transfer), m_target(std::move(target)) {
+  const UpstreamTransfer::Request& request = m_transfer.m_request;
+  m_key = ProviderPool::key(m_target, request.trust, request.tls_verify);
+  if (m_target.tls) {
+    m_tls_context = m_pool.tls_context(request.trust, request.tls_verify);
+  }
+}
 
 Http1Exchange::~Http1Exchange() {
-  *m_alive = false;
   drop_connection();
 }
 
@@ -58,12 +96,11 @@ void Http1Exchange::drop_connection() {
   }
 }
 
-void Http1Exchange::start(std::string head) {
-  m_head = std::move(head);
+void Http1Exchange::start() {
+  m_head = request_head(m_transfer.m_request, m_target);
   const auto& body = m_transfer.m_request.body;
   if (body && !body->empty() && body->size() <= k_small_body) {
     m_head += *body;
-    m_sent = 0;
   }
   if (ProviderConnection* idle = m_pool.take(m_key, this)) {
     begin_on(idle);
@@ -177,7 +214,7 @@ void Http1Exchange::connected() {
   if (!address) {
     SSL_set_tlsext_host_name(ssl, m_target.host.c_str());
   }
-  if (m_verify) {
+  if (m_transfer.m_request.tls_verify) {
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     if (address) {
@@ -256,13 +293,13 @@ void Http1Exchange::receive() {
   char* data = read_buffer();
   bool got_any = false;
   for (;;) {
-    if (buffer.size() >= k_max_buffered) {
+    if (buffer.size() >= UpstreamTransfer::k_max_buffered) {
       m_paused = true;
       m_transfer.m_paused = true;
       break;
     }
     size_t got = 0;
-    const ProviderConnection::Io io = m_connection->read(data, 64 * 1024, got);
+    const ProviderConnection::Io io = m_connection->read(data, k_read_size, got);
     if (io == ProviderConnection::Io::again && !m_send_error.empty() && !got_any &&
         m_parser->nothing_received()) {
       ended_early(m_send_error); // the request did not go, and no answer came

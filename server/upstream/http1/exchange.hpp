@@ -16,14 +16,13 @@ namespace agproxy {
 // exchange closes a connection still in use.
 class Http1Exchange {
 public:
-  Http1Exchange(ProviderPool& pool, UpstreamTransfer& transfer, ProviderTarget target,
-                std::string key, void* tls_context, bool verify);
+  Http1Exchange(ProviderPool& pool, UpstreamTransfer& transfer, ProviderTarget target);
   ~Http1Exchange();
   Http1Exchange(const Http1Exchange&) = delete;
   Http1Exchange& operator=(const Http1Exchange&) = delete;
 
-  // Send the request of the transfer (its head already written into `head`).
-  void start(std::string head);
+  // Send the transfer's request.
+  void start();
   // The connection's socket has `events`.
   void on_events(uint32_t events);
   // The transfer's buffer was taken: read on if reading had paused.
@@ -54,10 +53,9 @@ private:
   UpstreamTransfer& m_transfer;
   ProviderTarget m_target;
   std::string m_key;
-  void* m_tls_context;
-  bool m_verify;
+  void* m_tls_context = nullptr;
   Phase m_phase = Phase::resolving;
-  std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);
+  std::shared_ptr<bool> m_alive = std::make_shared<bool>(true); // gone with the exchange
   std::vector<SocketAddress> m_addresses;
   size_t m_next_address = 0;
   std::string m_connect_error;

@@ -276,7 +276,7 @@ void* ProviderPool::tls_context(const TrustStore* trust, bool verify) {
   if (verify) {
     SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nullptr);
     if (trust) {
-      SSL_CTX_set1_cert_store(context, static_cast<X509_STORE*>(trust->store()));
+      trust->install(context);
     } else {
       SSL_CTX_set_default_verify_paths(context);
     }
