@@ -47,6 +47,9 @@ struct BadRequest : std::runtime_error {
 struct LastTurn {
   bool has_tool_result = false;
   std::string tool_result; // the first tool result's text
+  // The images the turn's tool results brought, wherever the protocol puts them: inside a result,
+  // or (Chat Completions, Gemini) in the parts or messages of the turn after the results.
+  size_t result_images = 0;
   std::string user_text;
   std::vector<std::string> tools; // the names of the declared tools, in order
 };
@@ -185,9 +188,21 @@ std::string resolve_tool(const std::string& name, const std::vector<std::string>
   return name;
 }
 
+// Return how many entries of content array `content` have type `type` (0 for a string).
+size_t count_typed(const json& content, const char* type) {
+  if (!content.is_array()) {
+    return 0;
+  }
+  return static_cast<size_t>(std::count_if(content.begin(), content.end(), [&](const json& entry) {
+    return text_field(entry, "type") == type;
+  }));
+}
+
 Plan plan_for(const LastTurn& turn) {
   if (turn.has_tool_result) {
-    return {false, "TOOL_RESULT_SEEN: " + first_chars(turn.tool_result, 300), "", ""};
+    const std::string images =
+        turn.result_images == 0 ? "" : " [images: " + std::to_string(turn.result_images) + "]";
+    return {false, "TOOL_RESULT_SEEN: " + first_chars(turn.tool_result, 300) + images, "", ""};
   }
   std::istringstream lines(turn.user_text);
   std::string line;
@@ -320,6 +335,9 @@ LastTurn read_anthropic(const json& request, const ScriptLedger& ledger) {
   }
   turn.has_tool_result = true;
   turn.tool_result = text_of(field(*first_result, "content"), {"text"});
+  for (size_t k : positions) {
+    turn.result_images += count_typed(field(content[k], "content"), "image");
+  }
   if (!anthropic_thinking(request)) {
     return turn; // without thinking, earlier thinking blocks may be left out
   }
@@ -473,6 +491,9 @@ LastTurn read_chat(const json& request) {
   }
   turn.has_tool_result = true;
   turn.tool_result = text_of(field(*first_tool, "content"), {"text"});
+  for (size_t i = start; i < messages.size(); ++i) {
+    turn.result_images += count_typed(field(messages[i], "content"), "image_url");
+  }
   return turn;
 }
 
@@ -629,6 +650,11 @@ LastTurn read_responses(const json& request, const ScriptLedger& ledger) {
   }
   turn.has_tool_result = true;
   turn.tool_result = text_of(field(*first_output, "output"), {"input_text", "output_text"});
+  for (size_t i = start; i < input.size(); ++i) {
+    const bool message = item_type(input[i]) == "message";
+    turn.result_images +=
+        count_typed(field(input[i], message ? "content" : "output"), "input_image");
+  }
   return turn;
 }
 
@@ -834,6 +860,13 @@ LastTurn read_gemini(const json& request, const ScriptLedger& ledger) {
   }
   turn.has_tool_result = true;
   turn.tool_result = function_response_text(*responses.front());
+  for (const json& part : array_field(contents[user], "parts")) {
+    const json& response = field(part, "functionResponse");
+    const json& inner = response.is_object() ? array_field(response, "parts") : json::array({part});
+    for (const json& each : inner) {
+      turn.result_images += field(each, "inlineData").is_object() ? 1 : 0;
+    }
+  }
   return turn;
 }
 

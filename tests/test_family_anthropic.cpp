@@ -42,7 +42,7 @@ ir::Part call_part(const std::string& id, const std::string& name, const std::st
 ir::Part result_part(const std::string& id, const std::string& content, bool is_error = false) {
   ir::Part part;
   part.kind = ir::Part::Kind::tool_result;
-  part.result = {id, "", content, is_error};
+  part.result = {id, "", content, is_error, {}};
   return part;
 }
 
@@ -487,7 +487,7 @@ TEST_CASE("anthropic: read_request refuses what cannot be carried") {
   CHECK(field_of({{"model", "m"},
                   {"messages", {{{"role", "user"}, {"content", "hi"}}}},
                   {"output_format", {{"type", "grammar"}}}}) == "output_format.type");
-  // An image inside a tool result is dropped, not refused (ir::ToolResult carries text).
+  // An image inside a tool result is carried (ir::ToolResult::images).
   CHECK(
       field_of(with_block(
           {{"type", "tool_result"},

@@ -106,7 +106,7 @@ ir::Part call(std::string id, std::string name, std::string arguments, std::stri
 ir::Part result(std::string id, std::string name, std::string content, bool is_error = false) {
   ir::Part part;
   part.kind = ir::Part::Kind::tool_result;
-  part.result = {std::move(id), std::move(name), std::move(content), is_error};
+  part.result = {std::move(id), std::move(name), std::move(content), is_error, {}};
   return part;
 }
 
@@ -506,6 +506,38 @@ TEST_CASE("gemini: write_request writes the Gemini request") {
   const WireRequest minimal = gemini().write_request(streamed);
   CHECK(minimal.path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse");
   CHECK(json::parse(minimal.body) == json{{"contents", json::array()}});
+}
+
+TEST_CASE("gemini: the images of tool results follow every functionResponse and read back") {
+  ir::Conversation c;
+  c.model = "gemini-2.5-flash";
+  ir::Part first = result("call_1", "shot", "one");
+  first.result.images = {{"image/png", "AAAA", ""}, {"image/jpeg", "BBBB", ""}};
+  ir::Part second = result("call_2", "shot", "");
+  second.result.images = {{"image/png", "CCCC", ""}};
+  c.messages = {{ir::Role::user, {text_part("look")}},
+                {ir::Role::assistant,
+                 {call("call_1", "shot", "{}", "c2ln"), call("call_2", "shot", "{}", "")}},
+                {ir::Role::user, {first, second}}};
+  const json body = request_body(c);
+  const json& parts = body["contents"][2]["parts"];
+  REQUIRE(parts.size() == 5);
+  CHECK(parts[0].contains("functionResponse"));
+  CHECK(parts[1].contains("functionResponse"));
+  CHECK(parts[2]["inlineData"]["data"] == "AAAA");
+  CHECK(parts[3]["inlineData"]["data"] == "BBBB");
+  CHECK(parts[4]["inlineData"]["data"] == "CCCC");
+
+  // Read back, the images trailing the functionResponses go to the last result: Gemini's form
+  // does not say which call each came from, and none is lost.
+  const ir::Conversation back = gemini().read_request(body, site(false));
+  REQUIRE(back.messages.size() == 3);
+  const auto& results = back.messages[2].parts;
+  REQUIRE(results.size() == 2);
+  CHECK(results[0].result.images.empty());
+  REQUIRE(results[1].result.images.size() == 3);
+  CHECK(results[1].result.images[0].data == "AAAA");
+  CHECK(results[1].result.images[2].media_type == "image/png");
 }
 
 TEST_CASE("gemini: write_request maps tool choice, budgets and JSON schemas") {
@@ -1152,7 +1184,7 @@ TEST_CASE(
   ir::Message user;
   ir::Part result;
   result.kind = ir::Part::Kind::tool_result;
-  result.result = {"call_1", "get", "42", false};
+  result.result = {"call_1", "get", "42", false, {}};
   user.parts.push_back(result);
   c.messages = {assistant, user};
   const json body = json::parse(gemini_family().write_request(c).body);

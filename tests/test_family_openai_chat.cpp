@@ -457,7 +457,7 @@ TEST_CASE("openai_chat: write_request golden") {
   ir::Message results;
   ir::Part result;
   result.kind = ir::Part::Kind::tool_result;
-  result.result = {"call_1", "look", "a cat", false};
+  result.result = {"call_1", "look", "a cat", false, {}};
   ir::Part after;
   after.text = "And now?";
   results.parts = {after, result}; // the result goes first all the same

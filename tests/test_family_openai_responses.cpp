@@ -622,7 +622,7 @@ TEST_CASE("openai_responses: write_request golden") {
   call.kind = ir::Part::Kind::tool_call;
   call.call = {"call_9", "get", R"({"a":1})", "gemini-sig"};
   result.kind = ir::Part::Kind::tool_result;
-  result.result = {"call_9", "get", "42", false};
+  result.result = {"call_9", "get", "42", false, {}};
   thought.kind = ir::Part::Kind::reasoning;
   thought.reasoning = {"", "ENC", false};
   unsigned_thought.kind = ir::Part::Kind::reasoning;

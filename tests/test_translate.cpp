@@ -318,3 +318,157 @@ TEST_CASE("translate: a provider's error code survives where the client's shape 
   body = json::parse(to_anthropic.error(503, "<html>"));
   CHECK(body["error"]["code"] == "provider_error");
 }
+
+// Claude Code's Read of a screenshot gives a tool_result holding an image: each provider family
+// gets it where it takes images from a tool (DESIGN §6), none loses it.
+TEST_CASE("translate: an image in a tool result reaches every family's provider") {
+  FakeProvider provider;
+  Gateway gateway(
+      json::array({upstream("oa", "openai", provider.url(), k_provider_canary, {"gpt-*"}),
+                   upstream("re", "openai-responses", provider.url(), k_provider_canary, {"o4-*"}),
+                   upstream("ge", "gemini", provider.url(), k_provider_canary, {"gemini-*"})}));
+  const json image_block = {
+      {"type", "image"},
+      {"source", {{"type", "base64"}, {"media_type", "image/png"}, {"data", "iVBORw0KGgo="}}}};
+  const auto request = [&](const std::string& model) {
+    return json{
+        {"model", model},
+        {"max_tokens", 100},
+        {"messages",
+         {{{"role", "user"}, {"content", "What is on the screen?"}},
+          {{"role", "assistant"},
+           {"content",
+            {{{"type", "tool_use"},
+              {"id", "toolu_1"},
+              {"name", "Read"},
+              {"input", {{"file_path", "/tmp/shot.png"}}}}}}},
+          {{"role", "user"},
+           {"content",
+            {{{"type", "tool_result"},
+              {"tool_use_id", "toolu_1"},
+              {"content", {{{"type", "text"}, {"text", "shot.png, 1 KB"}}, image_block}}}}}}}}};
+  };
+
+  SUBCASE("openai: the tool message says where the image went; a user message carries it") {
+    const auto answer = gateway.post("/v1/messages", request("gpt-4o"));
+    REQUIRE(answer);
+    CHECK(answer->status == 200);
+    const json sent = json::parse(provider.requests().at(0).body);
+    const json& messages = sent["messages"];
+    REQUIRE(messages.size() == 4);
+    CHECK(messages[2]["role"] == "tool");
+    CHECK(messages[2]["tool_call_id"] == "toolu_1");
+    CHECK(messages[2]["content"] ==
+          "shot.png, 1 KB\n\n[1 image of this result in the next user message]");
+    CHECK(messages[3]["role"] == "user");
+    CHECK(messages[3]["content"][0]["text"] ==
+          "Images from the result of tool call toolu_1 (Read):");
+    CHECK(messages[3]["content"][1] ==
+          json{{"type", "image_url"},
+               {"image_url", {{"url", "data:image/png;base64,iVBORw0KGgo="}}}});
+  }
+  SUBCASE("openai-responses: the function_call_output holds text and image") {
+    const auto answer = gateway.post("/v1/messages", request("o4-mini"));
+    REQUIRE(answer);
+    CHECK(answer->status == 200);
+    const json sent = json::parse(provider.requests().at(0).body);
+    json output;
+    for (const json& item : sent["input"]) {
+      if (item["type"] == "function_call_output") {
+        output = item["output"];
+      }
+    }
+    CHECK(output == json::array({{{"type", "input_text"}, {"text", "shot.png, 1 KB"}},
+                                 {{"type", "input_image"},
+                                  {"image_url", "data:image/png;base64,iVBORw0KGgo="}}}));
+  }
+  SUBCASE("gemini: inline data after the functionResponse, as Gemini CLI sends it") {
+    const auto answer = gateway.post("/v1/messages", request("gemini-2.5-flash"));
+    REQUIRE(answer);
+    CHECK(answer->status == 200);
+    const json sent = json::parse(provider.requests().at(0).body);
+    const json& parts = sent["contents"][2]["parts"];
+    REQUIRE(parts.size() == 2);
+    CHECK(parts[0]["functionResponse"]["name"] == "Read");
+    CHECK(parts[1] == json{{"inlineData", {{"mimeType", "image/png"}, {"data", "iVBORw0KGgo="}}}});
+  }
+}
+
+// The other way: Codex's and Gemini CLI's tool outputs with images, to an Anthropic provider.
+TEST_CASE("translate: images in Responses and Gemini tool outputs become tool_result images") {
+  FakeProvider provider;
+  Gateway gateway(
+      json::array({upstream("an", "anthropic", provider.url(), k_provider_canary, {"claude-*"})}));
+  const json png = {
+      {"type", "image"},
+      {"source", {{"type", "base64"}, {"media_type", "image/png"}, {"data", "iVBORw0KGgo="}}}};
+  const auto tool_result = [&] {
+    const json sent = json::parse(provider.requests().back().body);
+    for (const json& message : sent["messages"]) {
+      for (const json& block : message["content"]) {
+        if (block.is_object() && block["type"] == "tool_result") {
+          return block;
+        }
+      }
+    }
+    return json();
+  };
+
+  SUBCASE("openai-responses client") {
+    const json request = {
+        {"model", "claude-x"},
+        {"input",
+         {{{"type", "function_call"},
+           {"call_id", "call_1"},
+           {"name", "view_image"},
+           {"arguments", "{}"}},
+          {{"type", "function_call_output"},
+           {"call_id", "call_1"},
+           {"output",
+            {{{"type", "input_text"}, {"text", "a chart"}},
+             {{"type", "input_image"}, {"image_url", "data:image/png;base64,iVBORw0KGgo="}}}}}}}};
+    const auto answer = gateway.post("/v1/responses", request);
+    REQUIRE(answer);
+    CHECK(answer->status == 200);
+    CHECK(tool_result()["content"] == json::array({{{"type", "text"}, {"text", "a chart"}}, png}));
+  }
+  SUBCASE("openai-responses client: an image by file_id cannot be carried") {
+    const json request = {
+        {"model", "claude-x"},
+        {"input",
+         {{{"type", "function_call"}, {"call_id", "call_1"}, {"name", "f"}, {"arguments", "{}"}},
+          {{"type", "function_call_output"},
+           {"call_id", "call_1"},
+           {"output", {{{"type", "input_image"}, {"file_id", "file-1"}}}}}}}};
+    const auto answer = gateway.post("/v1/responses", request);
+    REQUIRE(answer);
+    CHECK(answer->status == 400);
+    CHECK(answer->body.find("input[1].output[0].file_id") != std::string::npos);
+  }
+  SUBCASE("gemini client: both of Gemini CLI's forms") {
+    const json call = {
+        {"role", "model"},
+        {"parts", {{{"functionCall", {{"name", "read_file"}, {"args", json::object()}}}}}}};
+    const json inline_png = {{"inlineData", {{"mimeType", "image/png"}, {"data", "iVBORw0KGgo="}}}};
+    const json after = {{"role", "user"},
+                        {"parts",
+                         {{{"functionResponse",
+                            {{"name", "read_file"}, {"response", {{"output", "Binary content"}}}}}},
+                          inline_png}}};
+    const json inside = {{"role", "user"},
+                         {"parts",
+                          {{{"functionResponse",
+                             {{"name", "read_file"},
+                              {"response", {{"output", "Binary content"}}},
+                              {"parts", {inline_png}}}}}}}};
+    for (const json& results : {after, inside}) {
+      const json request = {
+          {"contents", {{{"role", "user"}, {"parts", {{{"text", "look"}}}}}, call, results}}};
+      const auto answer = gateway.post("/v1beta/models/claude-x:generateContent", request);
+      REQUIRE(answer);
+      CHECK(answer->status == 200);
+      CHECK(tool_result()["content"] ==
+            json::array({{{"type", "text"}, {"text", "Binary content"}}, png}));
+    }
+  }
+}

@@ -41,9 +41,11 @@ struct ToolResult {
   // The called tool's name (readers fill it from the call earlier in the history when the family
   // sends only the id).
   std::string name;
-  // The result as text (text parts joined); images in results are not carried.
+  // The result's text (its text parts joined).
   std::string content;
   bool is_error = false;
+  // The images the result holds (a screenshot, an image file the tool read), after its text.
+  std::vector<Image> images;
 };
 
 // Reasoning the model did before answering, kept so that the provider accepts the next turn.

@@ -195,7 +195,8 @@ long long estimate_tokens(const ir::Conversation& conversation) {
                     part.result.content.size() + part.reasoning.text.size();
       // An image costs about as much as a short paragraph whatever its size (providers count
       // tiles, not bytes).
-      characters += part.kind == ir::Part::Kind::image ? 1000 : 0;
+      characters +=
+          (part.kind == ir::Part::Kind::image ? 1000 : 0) + 1000 * part.result.images.size();
     }
   }
   for (const ir::Tool& tool : conversation.tools) {

@@ -5,6 +5,10 @@
 // output shows that text with the marker's random token, the provider saw the turn on its own
 // protocol's path with its own key, and no key leaked. The "echo" column has no upstream at all:
 // the built-in agproxy-echo model must say the prompt's token back, the provider seeing nothing.
+// Each agent also runs each upstream a second time with its image tool (Claude Code's Read, Codex's
+// view_image, Gemini CLI's read_file) on shot.png, a small PNG ("+image" rows): the fake counts the
+// images the tool result brought, wherever the protocol puts them, and the final output must say
+// `[images: 1]`; an image lost in translation fails there. Not with AGENTS_SETUP=1 (wiring only).
 //
 // Environment: AGPROXY_BINARY, AGPROXY_FAKE_PROVIDER (CTest sets both; a .mjs provider runs under
 // node), optional AGENTS="claude codex gemini", UPSTREAMS="anthropic openai openai-responses gemini echo",
@@ -73,6 +77,7 @@ const AGENTS = {
   claude: {
     family: "anthropic",
     tool: (work) => `Read ${JSON.stringify({ file_path: join(work, "marker.txt") })}`,
+    imageTool: (work) => `Read ${JSON.stringify({ file_path: join(work, "shot.png") })}`,
     env: (url, model) => ({
       ANTHROPIC_BASE_URL: url,
       ANTHROPIC_API_KEY: PROXY_KEY, // only one of ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN (README)
@@ -101,6 +106,7 @@ const AGENTS = {
   codex: {
     family: "openai-responses",
     tool: () => `exec_command ${JSON.stringify({ cmd: "cat marker.txt" })}`,
+    imageTool: (work) => `view_image ${JSON.stringify({ path: join(work, "shot.png") })}`,
     env: () => ({ AGPROXY_KEY: PROXY_KEY }),
     setup: (home, url, model) => {
       mkdirSync(join(home, ".codex"), { recursive: true });
@@ -144,6 +150,7 @@ const AGENTS = {
   gemini: {
     family: "gemini",
     tool: (work) => `read_file ${JSON.stringify({ file_path: join(work, "marker.txt") })}`,
+    imageTool: (work) => `read_file ${JSON.stringify({ file_path: join(work, "shot.png") })}`,
     env: (url) => ({
       GOOGLE_GEMINI_BASE_URL: url,
       GEMINI_API_KEY: PROXY_KEY,
@@ -304,10 +311,14 @@ function startProvider() {
   return start(command, args, { env });
 }
 
-async function runOne(agentName, upstream) {
+// A 4 × 4 RGB PNG made for this test (orange).
+const SHOT_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAQAAAAECAIAAAAmkwkpAAAAEElEQVR4nGP478AARwzEcQAWohPx03ZM6QAAAABJRU5ErkJggg==";
+
+async function runOne(agentName, upstream, image = false) {
   const agent = AGENTS[agentName];
   const began = Date.now();
-  const result = { agent: agentName, upstream, ok: false, seconds: 0, why: [], details: [] };
+  const result = { agent: agentName, upstream: image ? `${upstream}+image` : upstream, ok: false, seconds: 0,
+                   why: [], details: [] };
   const echo = upstream === "echo";
   const root = mkdtempSync(join(tmpdir(), `agproxy-agents-${agentName}-${upstream}-`));
   roots.add(root);
@@ -317,6 +328,7 @@ async function runOne(agentName, upstream) {
   mkdirSync(work);
   const token = `MARKER-${randomBytes(12).toString("hex")}`;
   writeFileSync(join(work, "marker.txt"), `${token}\n`);
+  writeFileSync(join(work, "shot.png"), Buffer.from(SHOT_PNG, "base64"));
   let provider;
   let proxy;
   try {
@@ -357,7 +369,8 @@ async function runOne(agentName, upstream) {
     }
     // The echo model says the prompt back, token included; a scripted one calls the agent's tool.
     const prompt = echo ? `Say this back: ${token}`
-                        : `Read the file marker.txt and tell me what it says.\nCALL_TOOL ${agent.tool(work)}`;
+                 : image ? `Look at the picture shot.png.\nCALL_TOOL ${agent.imageTool(work)}`
+                         : `Read the file marker.txt and tell me what it says.\nCALL_TOOL ${agent.tool(work)}`;
     const [command, args] = agent.command(prompt, work, model);
     const env = {
       PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`,
@@ -402,7 +415,8 @@ async function runOne(agentName, upstream) {
       if (seen.length > 0) result.why.push(`the provider saw ${seen.length} request(s) (want none)`);
     } else if (!proxyDied) {
       if (!finalText.includes("TOOL_RESULT_SEEN")) result.why.push("no TOOL_RESULT_SEEN in the final output");
-      if (!finalText.includes(token)) result.why.push("marker token not in the final output");
+      if (image && !finalText.includes("[images: 1]")) result.why.push("the provider did not get the image (no [images: 1])");
+      if (!image && !finalText.includes(token)) result.why.push("marker token not in the final output");
       if (onPath.length < 2) result.why.push(`provider saw ${onPath.length} request(s) on its path (want >= 2)`);
     }
     for (const request of seen) {
@@ -447,10 +461,14 @@ for (const agentName of selectedAgents) {
       results.push({ agent: agentName, upstream, ok: false, seconds: 0, why: [`${bin(agentName)} missing`], details: [] });
       continue;
     }
-    const result = await runOne(agentName, upstream);
-    console.log(`${result.ok ? "PASS" : "FAIL"} ${agentName} × ${upstream} (${result.seconds.toFixed(1)} s)` +
-                (result.ok ? "" : `: ${result.why.join("; ")}`));
-    results.push(result);
+    const runs = [false];
+    if (AGENTS[agentName].imageTool && upstream !== "echo" && !SETUP) runs.push(true);
+    for (const image of runs) {
+      const result = await runOne(agentName, upstream, image);
+      console.log(`${result.ok ? "PASS" : "FAIL"} ${agentName} × ${result.upstream} (${result.seconds.toFixed(1)} s)` +
+                  (result.ok ? "" : `: ${result.why.join("; ")}`));
+      results.push(result);
+    }
   }
 }
 

@@ -232,15 +232,16 @@ ir::Image read_image(const json& block, const std::string& where) {
   return image;
 }
 
-// Return the text of a tool_result's content: a string, or text blocks joined by newlines.
-// Images in results are dropped: the representation carries none (ir::ToolResult).
-std::string read_tool_result_content(const json& block, const std::string& where) {
+// Read the content of tool_result `block` into `result`: a string, or its text blocks joined by
+// newlines, and its images.
+void read_tool_result_content(const json& block, const std::string& where, ir::ToolResult& result) {
   const json* content = member(block, "content");
   if (content == nullptr) {
-    return "";
+    return;
   }
   if (content->is_string()) {
-    return content->get<std::string>();
+    result.content = content->get<std::string>();
+    return;
   }
   if (!content->is_array()) {
     malformed(where + ".content", "is neither a string nor an array");
@@ -255,11 +256,13 @@ std::string read_tool_result_content(const json& block, const std::string& where
     const std::string type = string_member(item, "type", item_where);
     if (type == "text") {
       text += (text.empty() ? "" : "\n") + string_member(item, "text", item_where);
-    } else if (type != "image") {
+    } else if (type == "image") {
+      result.images.push_back(read_image(item, item_where));
+    } else {
       untranslatable(item_where + ".type", "\"" + type + "\"");
     }
   }
-  return text;
+  result.content = std::move(text);
 }
 
 // Read content block `block` of a message into `parts`; `names` maps the tool_use ids seen so far
@@ -295,7 +298,7 @@ void read_block(const json& block, const std::string& where,
     part.result.id = ir::split_call_id(string_member(block, "tool_use_id", where)).first;
     const auto name = names.find(part.result.id);
     part.result.name = name == names.end() ? "" : name->second;
-    part.result.content = read_tool_result_content(block, where);
+    read_tool_result_content(block, where, part.result);
     const json* is_error = member(block, "is_error");
     part.result.is_error = is_error != nullptr && is_error->is_boolean() && is_error->get<bool>();
   } else if (type == "thinking") {
@@ -594,7 +597,16 @@ void write_part(const ir::Part& part, const Thinking& thinking, WireMessage& mes
     break;
   case ir::Part::Kind::tool_result: {
     json block = {{"type", "tool_result"}, {"tool_use_id", part.result.id}};
-    if (!part.result.content.empty()) {
+    if (!part.result.images.empty()) {
+      json content = json::array();
+      if (!part.result.content.empty()) {
+        content.push_back({{"type", "text"}, {"text", part.result.content}});
+      }
+      for (const ir::Image& image : part.result.images) {
+        content.push_back(image_block(image));
+      }
+      block["content"] = std::move(content);
+    } else if (!part.result.content.empty()) {
       block["content"] = part.result.content;
     }
     if (part.result.is_error) {

@@ -657,6 +657,20 @@ private:
       const auto value = response->find("response");
       std::tie(out.result.content, out.result.is_error) =
           result_content(value != response->end() ? *value : json::object());
+      // Gemini 3 takes a result's images inside it, as parts of the functionResponse.
+      if (const auto inner = response->find("parts");
+          inner != response->end() && inner->is_array()) {
+        for (size_t k = 0; k < inner->size(); ++k) {
+          const std::string inner_field =
+              field + ".functionResponse.parts[" + std::to_string(k) + "]";
+          ir::Message scratch;
+          read_part((*inner)[k], inner_field, scratch);
+          if (scratch.parts.size() != 1 || scratch.parts[0].kind != ir::Part::Kind::image) {
+            refuse(inner_field, "a functionResponse part that is not an image");
+          }
+          out.result.images.push_back(std::move(scratch.parts[0].image));
+        }
+      }
     } else if (const auto inline_data = part.find("inlineData");
                inline_data != part.end() && inline_data->is_object()) {
       out.kind = ir::Part::Kind::image;
@@ -678,6 +692,12 @@ private:
       }
     } else {
       refuse(field, "a part of an unknown kind");
+    }
+    // Gemini CLI sends the images a tool returned as parts right after its functionResponse.
+    if (out.kind == ir::Part::Kind::image && !message.parts.empty() &&
+        message.parts.back().kind == ir::Part::Kind::tool_result) {
+      message.parts.back().result.images.push_back(std::move(out.image));
+      return;
     }
     message.parts.push_back(std::move(out));
   }
@@ -862,6 +882,7 @@ std::string called_name(const std::vector<ir::Message>& messages, const std::str
 // answer when the client's family sent only ids.
 json request_parts(const ir::Message& message, const std::vector<ir::Message>& history) {
   json parts = json::array();
+  json result_images = json::array(); // after every functionResponse, as Gemini CLI sends them
   for (const ir::Part& part : message.parts) {
     switch (part.kind) {
     case ir::Part::Kind::text:
@@ -893,6 +914,9 @@ json request_parts(const ir::Message& message, const std::vector<ir::Message>& h
       }
       const std::string name = result.name.empty() ? called_name(history, result.id) : result.name;
       parts.push_back({{"functionResponse", {{"name", name}, {"response", response}}}});
+      for (const ir::Image& image : result.images) {
+        result_images.push_back(image_part(image));
+      }
       break;
     }
     case ir::Part::Kind::reasoning:
@@ -903,6 +927,9 @@ json request_parts(const ir::Message& message, const std::vector<ir::Message>& h
       }
       break;
     }
+  }
+  for (json& image : result_images) {
+    parts.push_back(std::move(image));
   }
   return parts;
 }

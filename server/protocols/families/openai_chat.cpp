@@ -286,7 +286,17 @@ ir::Part tool_result(const json& message, const std::map<std::string, std::strin
   if (const auto it = names.find(part.result.id); it != names.end()) {
     part.result.name = it->second;
   }
-  if (const json* content = member(message, "content")) {
+  const json* content = member(message, "content");
+  if (content != nullptr && content->is_array()) {
+    // OpenAI takes text only here; compatible servers and their clients also send image parts.
+    for (const json& entry : *content) {
+      if (string_member(entry, "type") == "image_url") {
+        part.result.images.push_back(read_image(entry));
+      } else {
+        part.result.content += content_text(json::array({entry}));
+      }
+    }
+  } else if (content != nullptr) {
     part.result.content = content_text(*content);
   }
   return part;
@@ -491,16 +501,33 @@ json image_json(const ir::Image& image) {
 }
 
 // Append user turn `message` to `messages`: each tool result as its own tool message first, then
-// the rest as one user message.
+// the rest as one user message. A tool message holds text only, so the images of a result go in
+// that user message, after a line naming the call they came from.
 void write_user(const ir::Message& message, json& messages) {
   json content = json::array();
   bool results = false;
   for (const ir::Part& part : message.parts) {
-    if (part.kind == ir::Part::Kind::tool_result) {
-      results = true;
-      messages.push_back(
-          {{"role", "tool"}, {"tool_call_id", part.result.id}, {"content", part.result.content}});
-    } else if (part.kind == ir::Part::Kind::text) {
+    if (part.kind != ir::Part::Kind::tool_result) {
+      continue;
+    }
+    const ir::ToolResult& result = part.result;
+    results = true;
+    std::string text = result.content;
+    if (!result.images.empty()) {
+      const std::string call =
+          "tool call " + result.id + (result.name.empty() ? "" : " (" + result.name + ")");
+      const size_t n = result.images.size();
+      text += (text.empty() ? "" : "\n\n") + std::string("[") + std::to_string(n) +
+              (n == 1 ? " image" : " images") + " of this result in the next user message]";
+      content.push_back({{"type", "text"}, {"text", "Images from the result of " + call + ":"}});
+      for (const ir::Image& image : result.images) {
+        content.push_back(image_json(image));
+      }
+    }
+    messages.push_back({{"role", "tool"}, {"tool_call_id", result.id}, {"content", text}});
+  }
+  for (const ir::Part& part : message.parts) {
+    if (part.kind == ir::Part::Kind::text) {
       content.push_back({{"type", "text"}, {"text", part.text}});
     } else if (part.kind == ir::Part::Kind::image) {
       content.push_back(image_json(part.image));

@@ -79,21 +79,6 @@ std::string random_suffix() {
   return ir::make_call_id().substr(5);
 }
 
-// Return the text an output or input "content" array (or a plain string) holds: its text parts
-// joined; other parts (images in tool outputs) are not carried.
-std::string joined_content_text(const json& content) {
-  if (content.is_string()) {
-    return content.get<std::string>();
-  }
-  std::string text;
-  if (content.is_array()) {
-    for (const json& part : content) {
-      text += string_or_empty(part, "text");
-    }
-  }
-  return text;
-}
-
 // Return the summary texts of a reasoning item, joined by blank lines; its raw reasoning_text
 // content when it has no summary (open-weight models served through the Responses API).
 std::string reasoning_text(const json& item) {
@@ -341,6 +326,41 @@ std::string image_url(const ir::Image& image) {
   return image.data.empty() ? image.url : "data:" + image.media_type + ";base64," + image.data;
 }
 
+// Read a tool call's output `output` (at `field`), a string or an array of input_text and
+// input_image parts, into `result`: the texts joined, the images in order.
+void read_output_content(const json& output, const std::string& field, ir::ToolResult& result) {
+  if (output.is_string()) {
+    result.content = output.get<std::string>();
+    return;
+  }
+  if (!output.is_array()) {
+    return;
+  }
+  for (size_t j = 0; j < output.size(); ++j) {
+    const json& entry = output[j];
+    const std::string entry_field = field + "[" + std::to_string(j) + "]";
+    if (!entry.is_object()) {
+      throw std::invalid_argument(entry_field + " must be an object");
+    }
+    const std::string type = string_or_empty(entry, "type");
+    if (type == "input_image") {
+      const std::string url = string_or_empty(entry, "image_url");
+      if (url.empty()) {
+        throw ir::Untranslatable(entry_field + ".file_id",
+                                 "an input_image given by file_id (" + entry_field +
+                                     ") cannot be translated to another API family");
+      }
+      result.images.push_back(read_image_url(url));
+    } else if (type == "input_file") {
+      throw ir::Untranslatable(entry_field + ".type",
+                               "an input_file in a tool output (" + entry_field +
+                                   ") cannot be translated to another API family");
+    } else {
+      result.content += string_or_empty(entry, "text");
+    }
+  }
+}
+
 // Builds the conversation of a client request item by item.
 class RequestReader {
 public:
@@ -439,13 +459,13 @@ private:
     const json* output = member(item, "output");
     if (output != nullptr && output->is_object()) {
       // Older Codex builds sent {content, success}.
-      part.result.content = joined_content_text(output->value("content", json()));
+      read_output_content(output->value("content", json()), field + ".output.content", part.result);
       const json* success = member(*output, "success");
       part.result.is_error = success != nullptr && success->is_boolean() && !success->get<bool>();
     } else if (output != nullptr && !output->is_string() && !output->is_array()) {
       throw std::invalid_argument(field + ".output must be a string or an array of parts");
     } else if (output != nullptr) {
-      part.result.content = joined_content_text(*output);
+      read_output_content(*output, field + ".output", part.result);
     }
     add(ir::Role::user, std::move(part));
   }
@@ -705,6 +725,22 @@ ir::Conversation read_conversation(const json& body, const RequestSite& site) {
   return conversation;
 }
 
+// Return the output of a function_call_output item for `result`: its text, or with images an array
+// of its text and images.
+json output_json(const ir::ToolResult& result) {
+  if (result.images.empty()) {
+    return result.content;
+  }
+  json output = json::array();
+  if (!result.content.empty()) {
+    output.push_back({{"type", "input_text"}, {"text", result.content}});
+  }
+  for (const ir::Image& image : result.images) {
+    output.push_back({{"type", "input_image"}, {"image_url", image_url(image)}});
+  }
+  return output;
+}
+
 // Return the input items for the conversation's history: tool results and calls become items of
 // their own, the rest messages, in the order they were said.
 json input_items(const ir::Conversation& conversation) {
@@ -740,7 +776,7 @@ json input_items(const ir::Conversation& conversation) {
         flush();
         items.push_back({{"type", "function_call_output"},
                          {"call_id", part.result.id},
-                         {"output", part.result.content}});
+                         {"output", output_json(part.result)}});
         break;
       case ir::Part::Kind::reasoning:
         // Only OpenAI's encrypted_content lets the provider pick up its reasoning again.
