@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <openssl/rand.h>
+#include <stdexcept>
+#include <string_view>
 
 namespace agproxy::ir {
 
@@ -114,6 +116,26 @@ std::string make_call_id() {
     id += k_base64url[byte % 62]; // letters and digits only
   }
   return id;
+}
+
+Image image_from_url(const std::string& url) {
+  Image image;
+  if (!url.starts_with("data:")) {
+    image.url = url;
+    return image;
+  }
+  constexpr std::string_view base64_mark = ";base64,";
+  const size_t mark = url.find(base64_mark);
+  if (mark == std::string::npos) {
+    throw std::invalid_argument("image data URL is not base64");
+  }
+  image.media_type = url.substr(5, mark - 5);
+  image.data = url.substr(mark + base64_mark.size());
+  return image;
+}
+
+std::string image_url(const Image& image) {
+  return image.data.empty() ? image.url : "data:" + image.media_type + ";base64," + image.data;
 }
 
 std::string joined_text(const std::vector<Part>& parts) {

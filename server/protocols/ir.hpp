@@ -208,4 +208,11 @@ std::string make_call_id();
 // Return the text of the parts of kind text in `parts`, joined.
 std::string joined_text(const std::vector<Part>& parts);
 
+// Return the image URL `url` names (OpenAI's image_url): a base64 data URL read inline, any other
+// URL kept by reference. Throws std::invalid_argument for a data URL that is not base64.
+Image image_from_url(const std::string& url);
+
+// Return `image` as OpenAI takes it in an image_url: a base64 data URL when inline.
+std::string image_url(const Image& image);
+
 } // namespace agproxy::ir

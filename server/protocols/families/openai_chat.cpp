@@ -174,21 +174,8 @@ ir::Image read_image(const json& part) {
     throw std::invalid_argument("image_url part without 'image_url'");
   }
   // Early clients sent the URL itself rather than {url, detail}.
-  const std::string url =
-      image_url->is_string() ? image_url->get<std::string>() : string_member(*image_url, "url");
-  ir::Image image;
-  if (!url.starts_with("data:")) {
-    image.url = url;
-    return image;
-  }
-  constexpr std::string_view base64_mark = ";base64,";
-  const size_t mark = url.find(base64_mark);
-  if (mark == std::string::npos) {
-    throw std::invalid_argument("image data URL is not base64");
-  }
-  image.media_type = url.substr(5, mark - 5);
-  image.data = url.substr(mark + base64_mark.size());
-  return image;
+  return ir::image_from_url(image_url->is_string() ? image_url->get<std::string>()
+                                                   : string_member(*image_url, "url"));
 }
 
 // Return the parts of user content `content` (a string or an array of parts).
@@ -495,9 +482,7 @@ std::string write_effort(const ir::Conversation& conversation) {
 }
 
 json image_json(const ir::Image& image) {
-  const std::string url =
-      image.url.empty() ? "data:" + image.media_type + ";base64," + image.data : image.url;
-  return {{"type", "image_url"}, {"image_url", {{"url", url}}}};
+  return {{"type", "image_url"}, {"image_url", {{"url", ir::image_url(image)}}}};
 }
 
 // Append user turn `message` to `messages`: each tool result as its own tool message first, then

@@ -310,22 +310,6 @@ const char* code_for_status(int status) {
   }
 }
 
-ir::Image read_image_url(const std::string& url) {
-  ir::Image image;
-  const size_t marker = url.find(";base64,");
-  if (url.starts_with("data:") && marker != std::string::npos) {
-    image.media_type = url.substr(5, marker - 5);
-    image.data = url.substr(marker + 8);
-  } else {
-    image.url = url;
-  }
-  return image;
-}
-
-std::string image_url(const ir::Image& image) {
-  return image.data.empty() ? image.url : "data:" + image.media_type + ";base64," + image.data;
-}
-
 // Read a tool call's output `output` (at `field`), a string or an array of input_text and
 // input_image parts, into `result`: the texts joined, the images in order.
 void read_output_content(const json& output, const std::string& field, ir::ToolResult& result) {
@@ -350,7 +334,7 @@ void read_output_content(const json& output, const std::string& field, ir::ToolR
                                  "an input_image given by file_id (" + entry_field +
                                      ") cannot be translated to another API family");
       }
-      result.images.push_back(read_image_url(url));
+      result.images.push_back(ir::image_from_url(url));
     } else if (type == "input_file") {
       throw ir::Untranslatable(entry_field + ".type",
                                "an input_file in a tool output (" + entry_field +
@@ -510,7 +494,7 @@ private:
                                        ") cannot be translated to another API family");
         }
         part.kind = ir::Part::Kind::image;
-        part.image = read_image_url(url);
+        part.image = ir::image_from_url(url);
       } else {
         throw ir::Untranslatable(entry_field + ".type",
                                  "content type \"" + type + "\" (" + entry_field +
@@ -736,7 +720,7 @@ json output_json(const ir::ToolResult& result) {
     output.push_back({{"type", "input_text"}, {"text", result.content}});
   }
   for (const ir::Image& image : result.images) {
-    output.push_back({{"type", "input_image"}, {"image_url", image_url(image)}});
+    output.push_back({{"type", "input_image"}, {"image_url", ir::image_url(image)}});
   }
   return output;
 }
@@ -763,7 +747,7 @@ json input_items(const ir::Conversation& conversation) {
             {{"type", assistant ? "output_text" : "input_text"}, {"text", part.text}});
         break;
       case ir::Part::Kind::image:
-        content.push_back({{"type", "input_image"}, {"image_url", image_url(part.image)}});
+        content.push_back({{"type", "input_image"}, {"image_url", ir::image_url(part.image)}});
         break;
       case ir::Part::Kind::tool_call:
         flush();
