@@ -408,6 +408,37 @@ TEST_CASE("openai_chat: read_request rejects bodies that are not requests") {
   }
 }
 
+TEST_CASE("openai_chat: images in a tool message (compatible servers) are the result's") {
+  const ir::Conversation c = read(R"({"model":"m","messages":[
+      {"role":"user","content":"look"},
+      {"role":"assistant","tool_calls":[{"id":"call_1","type":"function",
+                                         "function":{"name":"shot","arguments":"{}"}}]},
+      {"role":"tool","tool_call_id":"call_1","content":[
+          {"type":"text","text":"a "},
+          {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}},
+          {"type":"text","text":"chart"},
+          {"type":"image_url","image_url":"https://example.com/b.png"}]}]})");
+  REQUIRE(c.messages.size() == 3);
+  const ir::ToolResult& result = c.messages[2].parts.at(0).result;
+  CHECK(result.name == "shot");
+  CHECK(result.content == "a chart");
+  REQUIRE(result.images.size() == 2);
+  CHECK(result.images[0].media_type == "image/png");
+  CHECK(result.images[0].data == "AAAA");
+  CHECK(result.images[1].url == "https://example.com/b.png");
+  // Written back for Chat Completions: the tool message says where they went, the user message
+  // after it carries them.
+  const json sent = json::parse(chat().write_request(c).body);
+  REQUIRE(sent["messages"].size() == 4);
+  CHECK(sent["messages"][2]["content"] ==
+        "a chart\n\n[2 images of this result in the next user message]");
+  CHECK(sent["messages"][3]["content"].size() == 3);
+  CHECK(sent["messages"][3]["content"][2]["image_url"]["url"] == "https://example.com/b.png");
+  CHECK_THROWS_AS(read(R"({"model":"m","messages":[{"role":"tool","tool_call_id":"c","content":[
+      {"type":"image_url","image_url":{"url":"data:image/png,AAAA"}}]}]})"),
+                  std::invalid_argument);
+}
+
 TEST_CASE("openai_chat: read_request edge cases") {
   // Empty content, null content, unicode, and the model from the path when the body has none.
   RequestSite site;

@@ -541,6 +541,10 @@ TEST_CASE("openai_responses: read_request refuses what cannot be carried") {
       {R"({"model":"m","input":[{"role":"user","content":[{"type":"input_image","file_id":"f"}]}]})",
        "input[0].content[0].file_id"},
       {R"({"model":"m","input":"x","tool_choice":{"type":"web_search_preview"}})", "tool_choice"},
+      {R"({"model":"m","input":[{"type":"function_call_output","call_id":"c","output":[{"type":"input_file","file_data":"x"}]}]})",
+       "input[0].output[0].type"},
+      {R"({"model":"m","input":[{"type":"function_call_output","call_id":"c","output":[{"type":"input_image","file_id":"f"}]}]})",
+       "input[0].output[0].file_id"},
   };
   for (const Row& row : rows) {
     CAPTURE(row.body);
